@@ -1,0 +1,47 @@
+"""Transfer commands."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from command_api.deps import LedgerApp
+from command_api.execution import Describe, Runner
+from command_api.schemas import CommandAccepted, TransferIn
+from infra.http_problems import problem_responses
+
+router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+
+
+def transfer_location(transfer_id: str) -> str:
+    """Where the transfer's status view lives."""
+    return f"/v1/transfers/{transfer_id}"
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=problem_responses(404, 409, 422),
+    summary="Request a transfer",
+)
+def request_transfer(
+    body: TransferIn, ledger: LedgerApp, runner: Runner, describe: Describe
+) -> JSONResponse:
+    """Request a transfer between two accounts in the source's currency.
+
+    Accepted (202): the transfer process then debits the source and credits the target,
+    or fails the transfer (reversing the debit if needed). Follow it at `Location`.
+    """
+    return runner.run(
+        describe(body),
+        lambda context: ledger.request_transfer(
+            body.source_account_id,
+            body.target_account_id,
+            body.amount,
+            body.reference,
+            context=context,
+        ),
+        status=202,
+        location=transfer_location,
+    )

@@ -1,0 +1,1 @@
+"""The Ledger bounded context: money, accounts, transfers and their use cases."""

@@ -1,0 +1,47 @@
+"""The `ledger` command: everything an operator or analyst runs."""
+
+from __future__ import annotations
+
+import typer
+
+from infra import runner
+from infra.settings import Settings
+from infra.stack.cli import app as stack_app
+
+app = typer.Typer(help="Ledger: an event-sourced money ledger.", no_args_is_help=True)
+app.add_typer(
+    stack_app, name="stack", help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis."
+)
+
+
+@app.command()
+def up(
+    detach: bool = typer.Option(False, "--detach", "-d", help="Return once everything is up."),
+) -> None:
+    """Start the local stack and every Ledger process on 127.0.0.1."""
+    runner.up(Settings(), detach=detach)
+
+
+@app.command()
+def migrate() -> None:
+    """Create the event store's tables and the events topic (idempotent)."""
+    import asyncio
+
+    from infra.eventstore import prepare_event_store
+    from infra.kafka import ensure_topic
+
+    settings = Settings()
+    prepare_event_store(settings)
+    asyncio.run(ensure_topic(settings.kafka))
+    typer.echo("event store and topic are ready")
+
+
+@app.command()
+def down() -> None:
+    """Stop every Ledger process and the local stack."""
+    runner.down(Settings())
+
+
+def main() -> None:
+    """Entry point of the `ledger` console script."""
+    app()

@@ -1,0 +1,132 @@
+"""RFC 9457 problem details: one response shape for every error either API returns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://problems.ledger.example/"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+def problem_type(slug: str) -> str:
+    """The stable URI of one kind of problem."""
+    return PROBLEM_BASE + slug
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    body.update(jsonable_encoder(extensions))
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting problem bodies for the given statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": _TITLES.get(status, "Error"),
+        }
+        for status in statuses
+    }
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    428: "Precondition required",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render validation errors, HTTP errors and unexpected failures as problem details."""
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": list(e.get("loc", ())),
+                "message": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in error.errors()
+        ]
+        return problem_response(
+            422,
+            "validation-error",
+            "The request is not valid",
+            "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors),
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem_response(
+            error.status_code,
+            slug,
+            _TITLES.get(error.status_code, "HTTP error"),
+            str(error.detail),
+            instance=request.url.path,
+            headers=error.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        return problem_response(
+            500,
+            "internal-error",
+            "Internal server error",
+            "The server failed to handle this request; it has been logged.",
+            instance=request.url.path,
+        )

@@ -1,0 +1,140 @@
+"""A MongoDB wire-protocol server: `mongod` when installed, else FerretDB v1 on SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from infra.stack.component import Component
+from infra.stack.errors import StackError
+from infra.stack.layout import Endpoint
+from infra.stack.processes import run_command
+
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+FERRETDB_VERSION = "v1.24.2"
+
+
+class MongoWire(Component):
+    """The read store's server."""
+
+    name = "mongodb"
+    start_timeout = 30.0
+
+    @property
+    def url(self) -> str:
+        """The client URL from the settings."""
+        return self.settings.mongodb.url.get_secret_value()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Host and port from the URL."""
+        return Endpoint.from_url(self.url, 27017)
+
+    @property
+    def mongod(self) -> str | None:
+        """Real MongoDB, preferred when it is installed."""
+        return shutil.which("mongod")
+
+    @property
+    def ferretdb(self) -> Path:
+        """Where we build FerretDB."""
+        return self.paths.bin / "ferretdb"
+
+    def is_external(self) -> bool:
+        """LEDGER_MONGODB_URL names a server someone else runs."""
+        return "LEDGER_MONGODB_URL" in os.environ
+
+    def extra_ports(self) -> list[Endpoint]:
+        """FerretDB's debug (metrics) listener must be free too."""
+        return [] if self.mongod else [self._debug_endpoint()]
+
+    def install(self) -> bool:
+        """Build FerretDB once, unless mongod is installed."""
+        marker = self.paths.bin / ".ferretdb-version"
+        if self.mongod or (self.ferretdb.exists() and _read(marker) == FERRETDB_VERSION):
+            return False
+        self._build_ferretdb()
+        marker.write_text(f"{FERRETDB_VERSION}\n")
+        return True
+
+    def prepare(self) -> None:
+        """Data (and FerretDB's state) folders."""
+        for folder in ("db",) if self.mongod else ("data", "state"):
+            (self.paths.home(self.name) / folder).mkdir(exist_ok=True)
+
+    def command(self) -> list[str]:
+        """mongod, or FerretDB with telemetry off (it would report to its vendor otherwise)."""
+        home, endpoint = self.paths.home(self.name), self.endpoint
+        if self.mongod:
+            return [
+                *(self.mongod, "--dbpath", str(home / "db")),
+                *("--bind_ip", endpoint.host, "--port", str(endpoint.port)),
+                *("--unixSocketPrefix", str(home)),
+            ]
+        return [
+            str(self.ferretdb),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{home / 'data'}/",
+            f"--state-dir={home / 'state'}",
+            f"--listen-addr={endpoint}",
+            f"--debug-addr={self._debug_endpoint()}",
+            "--telemetry=disable",
+            # WARN logs a full dump of every refused command, e.g. the `endSessions` that
+            # pymongo sends on each close, which FerretDB v1 does not implement.
+            "--log-level=error",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """Belt and braces against telemetry: the flag above, and the standard opt-out."""
+        return {**os.environ, "DO_NOT_TRACK": "1"}
+
+    def health(self) -> bool:
+        """pymongo gets an answer to `ping`."""
+        client: MongoClient[dict[str, object]] = MongoClient(
+            self.url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000
+        )
+        try:
+            return client.admin.command("ping").get("ok") == 1
+        except PyMongoError:
+            return False
+        finally:
+            client.close()
+
+    def _debug_endpoint(self) -> Endpoint:
+        return Endpoint(self.endpoint.host, self.settings.stack.ferretdb_debug_port)
+
+    def _build_ferretdb(self) -> None:
+        """Build from a writable copy of the module, with the version file its release adds.
+
+        `go install …@v1.24.2` builds fine but the binary panics at start: the module zip lacks
+        the generated build/version/version.txt, and the module cache is read-only.
+        """
+        if shutil.which("go") is None:
+            raise StackError(self.name, "neither `mongod` nor `go` is on PATH")
+        log = self.paths.log("mongodb-install")
+        module = f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"
+        download = run_command(self.name, ["go", "mod", "download", "-json", module], log)
+        source = self.paths.home(self.name) / "ferretdb-src"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(json.loads(download)["Dir"], source)
+        for path in (source, *source.rglob("*")):
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+        env = {**os.environ, "GOFLAGS": "-buildvcs=false", "GOWORK": "off", "CGO_ENABLED": "0"}
+        build = ["go", "build", "-trimpath", "-o", str(self.ferretdb), "./cmd/ferretdb"]
+        run_command(self.name, build, log, env=env, cwd=source, timeout=1200)
+        run_command(self.name, [str(self.ferretdb), "--version"], log)
+        shutil.rmtree(source)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,40 @@
+"""The transport-neutral shape of one recorded event, as every reader of the log sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class EventEnvelope:
+    """One domain event with its metadata and a JSON-native payload."""
+
+    event_id: UUID
+    event_type: str
+    aggregate_id: UUID
+    aggregate_version: int
+    position: int
+    occurred_at: datetime
+    schema_version: int
+    correlation_id: UUID | None
+    causation_id: UUID | None
+    data: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict (the shape the history API and exports use)."""
+        return {
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "aggregate_id": str(self.aggregate_id),
+            "aggregate_version": self.aggregate_version,
+            "position": self.position,
+            "occurred_at": self.occurred_at.isoformat(),
+            "schema_version": self.schema_version,
+            "correlation_id": str(self.correlation_id) if self.correlation_id else None,
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+            "data": dict(self.data),
+        }

@@ -1,0 +1,101 @@
+"""Fixtures shared by every test: isolated databases, topics and settings on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from infra.settings import (
+    KafkaSettings,
+    MongodbSettings,
+    PostgresSettings,
+    ProjectorSettings,
+    Settings,
+)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """The local stack, started once per session (a no-op when it is already up)."""
+    from infra.stack.cli import stack_up
+
+    base = Settings()
+    stack_up(base)
+    return base
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture
+def isolated_settings(stack: Settings) -> Iterator[Settings]:
+    """Real-stack settings with a database, topic, read store and group of the test's own."""
+    with isolated(stack) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def module_settings(stack: Settings) -> Iterator[Settings]:
+    """Like `isolated_settings`, shared by the tests of one module."""
+    with isolated(stack) as settings:
+        yield settings
+
+
+@contextmanager
+def isolated(stack: Settings) -> Iterator[Settings]:
+    """Create a database, topic name, read-model database and group of their own; drop after."""
+    suffix = uuid4().hex[:12]
+    base_url = stack.postgres.url.get_secret_value()
+    database = f"ledger_test_{suffix}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    settings = Settings(
+        postgres=PostgresSettings(url=_with_database(base_url, database), pool_size=8),
+        kafka=KafkaSettings(
+            bootstrap_servers=stack.kafka.bootstrap_servers,
+            topic=f"ledger.test.{suffix}",
+            partitions=stack.kafka.partitions,
+        ),
+        mongodb=MongodbSettings(url=stack.mongodb.url, database=f"ledger_test_{suffix}"),
+        projector=ProjectorSettings(group_id=f"projector-{suffix}"),
+        stack=stack.stack,
+        redis=stack.redis,
+    )
+    from infra.eventstore import prepare_event_store
+
+    prepare_event_store(settings)
+    yield settings
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+    asyncio.run(_drop_read_models(settings))
+
+
+async def _drop_read_models(settings: Settings) -> None:
+    from infra.mongo import make_client
+
+    client = make_client(settings.mongodb)
+    try:
+        await client.drop_database(settings.mongodb.database)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def mongo_database(isolated_settings: Settings) -> AsyncIterator[object]:
+    """The test's own read-model database, with durable writes."""
+    from infra.mongo import make_client, read_models
+
+    client = make_client(isolated_settings.mongodb)
+    yield read_models(client, isolated_settings.mongodb)
+    await client.close()

@@ -1,0 +1,52 @@
+"""compose.yaml cannot run here (no Docker engine), so check it describes the same system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.settings import Settings, settings_environment
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
+SERVERS = {"postgres", "kafka", "mongodb", "redis"}
+PROCESSES = {"relay", "projector", "command-api", "query-api"}
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE.read_text())
+    result: dict[str, Any] = document["services"]
+    return result
+
+
+def test_every_server_and_process_of_the_native_stack_is_a_service(
+    services: dict[str, Any],
+) -> None:
+    assert set(services) >= SERVERS | PROCESSES
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS | PROCESSES))
+def test_every_long_running_service_has_a_health_check(services: dict[str, Any], name: str) -> None:
+    assert services[name]["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES))
+def test_ledger_processes_use_only_setting_names_the_code_reads(
+    services: dict[str, Any], name: str
+) -> None:
+    known = set(settings_environment(Settings()))
+
+    names = set(services[name]["environment"])
+
+    assert names <= known
+    assert {"LEDGER_POSTGRES_URL", "LEDGER_KAFKA_BOOTSTRAP_SERVERS", "LEDGER_MONGODB_URL"} <= names
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_servers_use_official_images(services: dict[str, Any], name: str) -> None:
+    image = services[name]["image"]
+
+    assert image.split(":")[0] in {"postgres", "apache/kafka", "mongo", "redis"}
