@@ -21,6 +21,8 @@ EVENTS_TABLE = f"{Ledger.name.lower()}_events"
 # The library NOTIFYs a channel named after the events table on every append.
 NOTIFY_CHANNEL = EVENTS_TABLE.replace(".", "_")
 
+AGGREGATE_CACHE_SIZE = 10_000
+
 _METADATA_FIELDS = frozenset(
     {
         "originator_id",
@@ -51,6 +53,8 @@ def library_environment(settings: Settings, *, create_tables: bool = False) -> d
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y" if create_tables else "n",
+        # Loads read only the events after the cached version ("fast-forward").
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE),
         "APPLICATION_RECORDER_TOPIC": (
             "infra.group_commit:GroupCommitRecorder"
             if settings.postgres.group_commit

@@ -11,6 +11,7 @@ from domain.context import CommandContext
 from domain.errors import (
     AccountHasPendingTransfersError,
     AccountNotFoundError,
+    CurrencyMismatchError,
     InsufficientFundsError,
     SameAccountTransferError,
     TransferNotFoundError,
@@ -131,6 +132,15 @@ def test_a_transfer_to_the_same_account_is_refused(ledger: Ledger, context: Comm
     account_id = open_account(ledger, context)
     with pytest.raises(SameAccountTransferError):
         ledger.request_transfer(account_id, account_id, 1, "ref", context=context)
+
+
+def test_a_transfer_to_an_account_in_another_currency_is_refused_up_front(
+    ledger: Ledger, context: CommandContext
+) -> None:
+    euros = open_account(ledger, context)
+    dollars = ledger.open_account(uuid4(), "USD", context=context).aggregate_id
+    with pytest.raises(CurrencyMismatchError):
+        ledger.request_transfer(euros, dollars, 1, "ref", context=context)
 
 
 def test_closing_is_refused_while_a_transfer_from_the_account_is_in_transit(
