@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from domain import errors
-from infra.http_problems import problem_response
+from infra.http_problems import ProblemExample, problem_response, problem_responses
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,37 @@ PROBLEMS: dict[type[errors.LedgerError], ProblemMapping] = {
     ),
 }
 FALLBACK = ProblemMapping(422, "rule-violated", "Business rule violated")
+
+EXAMPLE_DETAILS = {
+    "account-not-found": "Account 3f1c2b4e-8f7a-4c1e-9d2b-5a6f7e8d9c0b not found",
+    "insufficient-funds": "Account 3f1c2b4e-… cannot pay 5000 EUR: balance 1200, overdraft 0",
+    "account-frozen": "Account 3f1c2b4e-… is frozen: suspected fraud",
+    "account-closed": "Account 3f1c2b4e-… is closed",
+    "account-not-empty": "Account 3f1c2b4e-… still holds 1200 EUR",
+    "version-mismatch": "Aggregate 3f1c2b4e-… is at version 7, If-Match expected 5",
+    "currency-mismatch": "Currency mismatch for account 7a6b5c4d-…: expected USD, got EUR",
+    "unknown-currency": "Unknown currency: 'XXY'",
+    "same-account-transfer": "Cannot transfer from account 3f1c2b4e-… to itself",
+}
+
+# What each problem looks like in the OpenAPI document.
+CATALOGUE = (
+    *(
+        ProblemExample(m.status, m.slug, m.title, EXAMPLE_DETAILS.get(m.slug, m.title))
+        for m in PROBLEMS.values()
+    ),
+    ProblemExample(
+        422,
+        "idempotency-key-reused",
+        "Idempotency key reused with a different request",
+        "This Idempotency-Key was first used with another method, path or body.",
+    ),
+)
+
+
+def command_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for a command route: every problem it can answer with."""
+    return problem_responses(*statuses, 413, 500, catalogue=CATALOGUE)
 
 
 def mapping_for(error: errors.LedgerError) -> ProblemMapping:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,16 +57,57 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting problem bodies for the given statuses."""
-    return {
-        status: {
+@dataclass(frozen=True)
+class ProblemExample:
+    """One kind of problem, as documented in OpenAPI."""
+
+    status: int
+    slug: str
+    title: str
+    detail: str
+
+    def body(self) -> dict[str, Any]:
+        """An example problem document."""
+        return {
+            "type": problem_type(self.slug),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": "/v1/...",
+        }
+
+
+COMMON_PROBLEMS = (
+    ProblemExample(404, "not-found", "Not found", "No route matches this path."),
+    ProblemExample(
+        422,
+        "validation-error",
+        "The request is not valid",
+        "body.amount: Input should be greater than 0",
+    ),
+    ProblemExample(413, "content-too-large", "Content too large", "Request bodies are limited."),
+    ProblemExample(
+        500, "internal-error", "Internal server error", "The server failed; it has been logged."
+    ),
+)
+
+
+def problem_responses(
+    *statuses: int, catalogue: Sequence[ProblemExample] = ()
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries: a problem schema and an example of every problem type."""
+    known = (*catalogue, *COMMON_PROBLEMS)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        examples = {
+            e.slug: {"summary": e.title, "value": e.body()} for e in known if e.status == status
+        }
+        responses[status] = {
             "model": Problem,
-            "content": {PROBLEM_JSON: {}},
+            "content": {PROBLEM_JSON: {"examples": examples}},
             "description": _TITLES.get(status, "Error"),
         }
-        for status in statuses
-    }
+    return responses
 
 
 _TITLES = {

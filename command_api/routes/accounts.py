@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from command_api.deps import ExpectedVersion, LedgerApp
 from command_api.execution import Describe, Runner
+from command_api.problems import command_problems
 from command_api.schemas import (
     CommandAccepted,
     DepositIn,
@@ -16,11 +17,10 @@ from command_api.schemas import (
     OpenAccountIn,
     WithdrawalIn,
 )
-from infra.http_problems import problem_responses
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
-CHANGE_RESPONSES = problem_responses(404, 409, 412, 422)
+CHANGE_RESPONSES = command_problems(404, 409, 412, 422)
 
 
 def account_location(account_id: str) -> str:
@@ -32,7 +32,7 @@ def account_location(account_id: str) -> str:
     "",
     status_code=201,
     response_model=CommandAccepted,
-    responses=problem_responses(422),
+    responses=command_problems(422),
     summary="Open an account",
 )
 def open_account(

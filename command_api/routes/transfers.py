@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 
 from command_api.deps import LedgerApp
 from command_api.execution import Describe, Runner
+from command_api.problems import command_problems
 from command_api.schemas import CommandAccepted, TransferIn
-from infra.http_problems import problem_responses
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
 
@@ -22,7 +22,7 @@ def transfer_location(transfer_id: str) -> str:
     "",
     status_code=202,
     response_model=CommandAccepted,
-    responses=problem_responses(404, 409, 422),
+    responses=command_problems(404, 409, 422),
     summary="Request a transfer",
 )
 def request_transfer(

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from infra.http_problems import problem_response, problem_responses
+from infra.http_problems import ProblemExample, problem_response, problem_responses
 from projectors import accounts
 from projectors.projection import as_text
 from query_api.deps import ReadModels
@@ -15,12 +15,15 @@ from query_api.schemas import AccountOut
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 COLLECTION = accounts.PROJECTION.collection
+QUERY_PROBLEMS = (
+    ProblemExample(404, "account-not-found", "Account not found", "No account 3f1c… is known."),
+)
 
 
 @router.get(
     "/{account_id}",
     response_model=AccountOut,
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422, catalogue=QUERY_PROBLEMS),
     summary="Read an account's summary",
 )
 async def get_account(

@@ -1,0 +1,60 @@
+"""Both APIs publish OpenAPI documents with examples for every body and every error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from command_api.app import create_app as create_command_app
+from infra.settings import Settings
+from query_api.app import create_app as create_query_app
+
+APPS = {"command": create_command_app, "query": create_query_app}
+
+
+def operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
+    spec = app.openapi()
+    return [
+        (method, path, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if path.startswith("/v1/")
+    ]
+
+
+def schema_of(app: FastAPI, reference: dict[str, Any]) -> dict[str, Any]:
+    name = reference["$ref"].rsplit("/", 1)[-1]
+    schema: dict[str, Any] = app.openapi()["components"]["schemas"][name]
+    return schema
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_error_response_is_a_problem_with_an_example(name: str) -> None:
+    app = APPS[name](Settings())
+    for method, path, operation in operations(app):
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            content = response["content"]["application/problem+json"]
+            assert content["examples"], f"{method.upper()} {path} {status} has no example"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_success_body_has_an_example(name: str) -> None:
+    app = APPS[name](Settings())
+    for method, path, operation in operations(app):
+        success = next(r for s, r in operation["responses"].items() if int(s) < 300)
+        schema = success["content"]["application/json"]["schema"]
+        if "$ref" in schema:
+            assert schema_of(app, schema).get("examples"), f"{method.upper()} {path} success"
+
+
+def test_every_command_body_has_an_example() -> None:
+    app = create_command_app(Settings())
+    for method, path, operation in operations(app):
+        body = operation.get("requestBody")
+        if body is not None:
+            schema = body["content"]["application/json"]["schema"]
+            assert schema_of(app, schema).get("examples"), f"{method.upper()} {path} body"
