@@ -47,9 +47,20 @@ class HttpServiceSettings(BaseModel):
     port: int
 
 
+class QueryApiSettings(HttpServiceSettings):
+    """The query API: where it listens and how reads behave."""
+
+    port: int = 8002
+    consistency_timeout_seconds: float = Field(default=2.0, ge=0, le=30)
+    default_page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+
+
 class RelaySettings(BaseModel):
     """The outbox publisher."""
 
+    host: str = "127.0.0.1"
+    port: int = 8004
     batch_size: int = Field(default=500, ge=1, le=10_000)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     source: str = "urn:ledger:event-store"
@@ -58,8 +69,19 @@ class RelaySettings(BaseModel):
 class ProjectorSettings(BaseModel):
     """The projector consumer group."""
 
+    host: str = "127.0.0.1"
+    port: int = 8003
     group_id: str = "ledger-projector"
     max_batch: int = Field(default=1_000, ge=1)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_backoff_seconds: float = Field(default=0.2, ge=0)
+
+
+class TransfersSettings(BaseModel):
+    """The transfer process worker."""
+
+    host: str = "127.0.0.1"
+    port: int = 8005
 
 
 class StackSettings(BaseModel):
@@ -85,9 +107,10 @@ class Settings(BaseSettings):
     mongodb: MongodbSettings = MongodbSettings()
     redis: RedisSettings = RedisSettings()
     command: HttpServiceSettings = HttpServiceSettings(port=8001)
-    query: HttpServiceSettings = HttpServiceSettings(port=8002)
+    query: QueryApiSettings = QueryApiSettings()
     relay: RelaySettings = RelaySettings()
     projector: ProjectorSettings = ProjectorSettings()
+    transfers: TransfersSettings = TransfersSettings()
     stack: StackSettings = StackSettings()
 
 

@@ -89,7 +89,10 @@ def running(isolated_settings: Settings, tmp_path: Path) -> Iterator[RunningSyst
     settings = isolated_settings.model_copy(
         update={
             "command": HttpServiceSettings(port=free_port()),
-            "query": HttpServiceSettings(port=free_port()),
+            "query": isolated_settings.query.model_copy(update={"port": free_port()}),
+            "relay": isolated_settings.relay.model_copy(update={"port": free_port()}),
+            "projector": isolated_settings.projector.model_copy(update={"port": free_port()}),
+            "transfers": isolated_settings.transfers.model_copy(update={"port": free_port()}),
         }
     )
     environment = {**os.environ, **settings_environment(settings), "PYTHONUNBUFFERED": "1"}
