@@ -19,6 +19,7 @@ from infra.correlation import CorrelationIdMiddleware
 from infra.eventstore import open_ledger
 from infra.http_problems import install_problem_handlers
 from infra.idempotency import IdempotencyStore
+from infra.observability import RequestMetricsMiddleware, metrics_router
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
     install_domain_problems(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestMetricsMiddleware, service="command-api")
     app.include_router(health.router)
+    app.include_router(metrics_router())
     app.include_router(accounts.router)
     app.include_router(transfers.router)
     return app

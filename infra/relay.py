@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import Notification
+from prometheus_client import Counter, Gauge, Histogram
 from psycopg import sql
 
 from domain.ledger import Ledger
@@ -27,6 +28,7 @@ from infra.cloudevents import to_record
 from infra.eventstore import NOTIFY_CHANNEL, envelope_from
 from infra.kafka import ensure_topic, make_producer
 from infra.leadership import RELAY_LOCK, TRY_LOCK
+from infra.observability import probes_app, serve_probes
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,13 @@ CREATE TABLE IF NOT EXISTS relay_checkpoints (
     position bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 )"""
+
+
+PUBLISHED = Counter("ledger_relay_published_events_total", "Events the relay has published")
+POSITION = Gauge("ledger_relay_position", "Last log position acknowledged by the broker")
+ACTIVE = Gauge("ledger_relay_active", "1 while this relay holds the lock and publishes")
+PAGE_SECONDS = Histogram("ledger_relay_page_seconds", "Time to publish and acknowledge one page")
+FAILURES = Counter("ledger_relay_failures_total", "Times the relay lost a connection or failed")
 
 
 @dataclass
@@ -70,9 +79,12 @@ class Relay:
                 backoff = 0.5
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
                 log.warning("relay lost a connection (%s); retrying in %.1fs", error, backoff)
+                FAILURES.inc()
             except Exception:
                 log.exception("relay failed; retrying in %.1fs", backoff)
+                FAILURES.inc()
             self.status.active = False
+            ACTIVE.set(0)
             await _sleep_unless(stop, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
@@ -84,6 +96,7 @@ class Relay:
                 return
             log.info("relay is active")
             self.status.active = True
+            ACTIVE.set(1)
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
             await ensure_topic(self._settings.kafka)
             producer = make_producer(self._settings.kafka)
@@ -117,11 +130,14 @@ class Relay:
         while not stop.is_set():
             page = await asyncio.to_thread(self._read_page, position)
             if page:
-                await self._publish(producer, page)
+                with PAGE_SECONDS.time():
+                    await self._publish(producer, page)
                 position = page[-1].id
                 await self._save_checkpoint(conn, position)
                 self.status.position = position
                 self.status.published += len(page)
+                PUBLISHED.inc(len(page))
+                POSITION.set(position)
                 continue
             await self._wait_for_news(conn, stop)
 
@@ -171,6 +187,30 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+async def run_with_probes(settings: Settings, ledger: Ledger, stop: asyncio.Event) -> None:
+    """The relay plus its /health, /ready and /metrics."""
+    relay = Relay(settings, ledger)
+
+    async def status() -> dict[str, Any]:
+        newest = await asyncio.to_thread(ledger.recorder.max_notification_id) or 0
+        lag = max(newest - relay.status.position, 0) if relay.status.active else None
+        return {
+            "role": "active" if relay.status.active else "standby",
+            "position": relay.status.position,
+            "published": relay.status.published,
+            "lag_events": lag,
+        }
+
+    async def ready() -> dict[str, Any]:
+        await asyncio.to_thread(ledger.recorder.max_notification_id)
+        return {"postgres": "ok"}
+
+    probes = probes_app("relay", status, ready)
+    await asyncio.gather(
+        relay.run(stop), serve_probes(probes, settings.relay.host, settings.relay.port, stop)
+    )
+
+
 def main() -> None:
     """Run one relay process (active or standby) until SIGTERM."""
     from infra.eventstore import open_ledger
@@ -180,7 +220,7 @@ def main() -> None:
     settings = Settings()
     ledger = open_ledger(settings)
     try:
-        run_until_signalled(Relay(settings, ledger).run)
+        run_until_signalled(lambda stop: run_with_probes(settings, ledger, stop))
     finally:
         ledger.close()
 

@@ -38,9 +38,17 @@ class Service:
 def services(settings: Settings) -> list[Service]:
     """Every process `ledger up` runs, in start order."""
     return [
-        Service("relay", "infra.relay"),
-        Service("projector", "infra.projector_worker"),
-        Service("transfer-process", "infra.transfer_worker"),
+        Service("relay", "infra.relay", _url(settings.relay.host, settings.relay.port)),
+        Service(
+            "projector",
+            "infra.projector_worker",
+            _url(settings.projector.host, settings.projector.port),
+        ),
+        Service(
+            "transfer-process",
+            "infra.transfer_worker",
+            _url(settings.transfers.host, settings.transfers.port),
+        ),
         Service(
             "command-api",
             "command_api",
@@ -50,6 +58,10 @@ def services(settings: Settings) -> list[Service]:
             "query-api", "query_api", f"http://{settings.query.host}:{settings.query.port}/health"
         ),
     ]
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{host}:{port}/health"
 
 
 def _paths(settings: Settings, service: Service) -> tuple[Path, Path]:

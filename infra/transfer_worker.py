@@ -9,10 +9,12 @@ a time (advisory lock): the handlers assume the log is handled in order by one w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import psycopg
 from eventsourcing.domain import DomainEvent
@@ -25,6 +27,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
+from fastapi import FastAPI
+from prometheus_client import Counter
 
 from domain.accounts import Account
 from domain.errors import LedgerError
@@ -33,6 +37,7 @@ from domain.transfer_process import TransferProcess
 from domain.transfers import Transfer
 from infra import failpoints
 from infra.leadership import TRANSFER_PROCESS_LOCK, TRY_LOCK
+from infra.observability import ProbesThread, probes_app
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,9 @@ TOPICS = [
     get_topic(Account.TransferDebitReversed),
 ]
 MAX_BACKOFF_SECONDS = 10.0
+
+HANDLED = Counter("ledger_transfer_process_events_total", "Events handled", ["event_type"])
+FAILURES = Counter("ledger_transfer_process_failures_total", "Times the process restarted")
 
 
 class TransferWorker:
@@ -60,6 +68,8 @@ class TransferWorker:
         self._stop = threading.Event()
         self._subscription: Subscription[ApplicationRecorder] | None = None
         self.handled = 0
+        self.active = False
+        self.position = 0
 
     def stop(self) -> None:
         """Ask the worker to finish the event in hand and return."""
@@ -77,12 +87,15 @@ class TransferWorker:
                 ) as lock:
                     if self._wait_for_lock(lock):
                         log.info("transfer process is active")
+                        self.active = True
                         self._follow()
                         backoff = 0.5
             except (psycopg.Error, PersistenceError, OSError) as error:
                 log.warning("transfer process lost a connection (%s); retrying", error)
             except LedgerError:
                 log.exception("transfer process failed on an event; retrying")
+            self.active = False
+            FAILURES.inc()
             self._stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
@@ -95,7 +108,7 @@ class TransferWorker:
         return False
 
     def _follow(self) -> None:
-        position = self._tracking.max_tracking_id(TRACKING_NAME) or 0
+        position = self.position = self._tracking.max_tracking_id(TRACKING_NAME) or 0
         with self._ledger.recorder.subscribe(gt=position, topics=TOPICS) as subscription:
             self._subscription = subscription
             if self._stop.is_set():
@@ -107,6 +120,8 @@ class TransferWorker:
                 failpoints.reached(f"transfers.after_handle:{type(event).__name__}")
                 self._tracking.insert_tracking(Tracking(TRACKING_NAME, notification.id))
                 self.handled += 1
+                self.position = notification.id
+                HANDLED.labels(type(event).__name__).inc()
 
 
 def main() -> None:
@@ -124,10 +139,34 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    probes = ProbesThread(
+        probes_for(worker, ledger), settings.transfers.host, settings.transfers.port
+    )
+    probes.start()
     try:
         worker.run()
     finally:
+        probes.stop()
         ledger.close()
+
+
+def probes_for(worker: TransferWorker, ledger: Ledger) -> FastAPI:
+    """/health with the worker's role and position; /ready when the event store answers."""
+
+    async def status() -> dict[str, Any]:
+        newest = await asyncio.to_thread(ledger.recorder.max_notification_id) or 0
+        return {
+            "role": "active" if worker.active else "standby",
+            "position": worker.position,
+            "handled": worker.handled,
+            "log_head": newest,
+        }
+
+    async def ready() -> dict[str, Any]:
+        await asyncio.to_thread(ledger.recorder.max_notification_id)
+        return {"postgres": "ok"}
+
+    return probes_app("transfer-process", status, ready)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ import pytest
 
 from infra.settings import PROJECT_ROOT, HttpServiceSettings, Settings, settings_environment
 from infra.stack.processes import is_running, start_process, stop_process, wait_until
+from tests.network import free_port
 
 MODULES = {
     "relay": "infra.relay",
@@ -23,12 +23,6 @@ MODULES = {
     "command-api": "command_api",
     "query-api": "query_api",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
 
 from domain.context import CommandContext
 from domain.ledger import Ledger
@@ -98,4 +99,28 @@ async def test_a_restarted_relay_resumes_after_its_checkpoint_without_republishi
     event_ids = [from_record(r.value, list(r.headers)).event_id for r in records]
     assert restarted.status.published == second
     assert len(event_ids) == len(set(event_ids)) == first + second
+    ledger.close()
+
+
+async def test_the_cloudevents_sdk_parses_every_record_the_relay_publishes(
+    isolated_settings: Settings,
+) -> None:
+    ledger = open_ledger(isolated_settings)
+    appended = open_and_deposit(ledger, accounts=3, deposits=3)
+
+    await run_relay_until(Relay(isolated_settings, ledger), appended)
+    records = await read_topic(isolated_settings.kafka, appended)
+
+    parsed = [
+        ce_kafka.from_binary_event(
+            ce_kafka.KafkaMessage(headers=dict(r.headers), key=r.key, value=r.value)
+        )
+        for r in records
+    ]
+    assert len(parsed) == appended
+    assert {event.get_attributes()["type"] for event in parsed} == {
+        "ledger.AccountOpened",
+        "ledger.FundsDeposited",
+    }
+    assert all(event.get_attributes()["source"] == "urn:ledger:event-store" for event in parsed)
     ledger.close()
