@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.postgres import PostgresTrackingRecorder
 
@@ -79,6 +80,11 @@ def prepare_event_store(settings: Settings) -> None:
         ledger.factory.tracking_recorder(PostgresTrackingRecorder)
     finally:
         ledger.close()
+    from infra.history import MIGRATIONS
+
+    with psycopg.connect(settings.postgres.url.get_secret_value(), autocommit=True) as conn:
+        for statement in MIGRATIONS:
+            conn.execute(statement)
 
 
 def envelope_from(notification: Notification, mapper: Mapper[UUID]) -> EventEnvelope:
