@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from infra import runner
+from infra.events_cli import app as events_app
 from infra.settings import Settings
 from infra.stack.cli import app as stack_app
 
@@ -12,6 +13,7 @@ app = typer.Typer(help="Ledger: an event-sourced money ledger.", no_args_is_help
 app.add_typer(
     stack_app, name="stack", help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis."
 )
+app.add_typer(events_app, name="events", help="Read, export and replay the event history.")
 
 
 @app.command()
@@ -45,3 +47,7 @@ def down() -> None:
 def main() -> None:
     """Entry point of the `ledger` console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@ latency, milliseconds).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain.accounts import Account
 from domain.transfers import Transfer
-from infra.eventstore import EVENTS_TABLE, envelope_from
+from infra.eventstore import EVENTS_TABLE, envelope_from, open_ledger
+from infra.settings import Settings
 from projectors.envelope import EventEnvelope
 
 TABLE = sql.Identifier(EVENTS_TABLE)
@@ -46,6 +48,21 @@ MIGRATIONS = [
         sql.Identifier(f"{EVENTS_TABLE}_topic_idx"), TABLE
     ),
 ]
+
+
+@asynccontextmanager
+async def open_history(settings: Settings, max_connections: int = 4) -> AsyncIterator[EventHistory]:
+    """An EventHistory on its own small connection pool, closed on exit."""
+    ledger = open_ledger(settings)
+    pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+        settings.postgres.url.get_secret_value(), min_size=1, max_size=max_connections, open=False
+    )
+    await pool.open()
+    try:
+        yield EventHistory(pool, ledger.mapper)
+    finally:
+        await pool.close()
+        ledger.close()
 
 
 def event_topics() -> dict[str, str]:

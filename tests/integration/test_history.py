@@ -8,62 +8,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from domain.context import CommandContext
-from domain.ledger import Ledger
 from infra.eventstore import EVENTS_TABLE, open_ledger
 from infra.history import EventFilter, EventHistory, UnknownEventTypeError
 from infra.settings import Settings
 from tests.conftest import isolated
+from tests.integration import synthetic_log
 
 pytestmark = pytest.mark.integration
 
 EVENTS = 500_000
 ACCOUNTS = 1_000
-START = datetime(2026, 1, 1, tzinfo=UTC)
-STEP = timedelta(milliseconds=10)
-
-
-def stored_state_templates() -> tuple[str, str, str, str]:
-    """Real stored shapes of AccountOpened and FundsDeposited, from the library's mapper."""
-    ledger = Ledger()
-    context = CommandContext(correlation_id=uuid4())
-    account_id = ledger.open_account(uuid4(), "EUR", context=context).aggregate_id
-    ledger.deposit(account_id, 7, "seed", context=context)
-    opened, deposited = (n for n in ledger.notification_log.select(1, 2))
-    return opened.topic, opened.state.decode(), deposited.topic, deposited.state.decode()
-
-
-def synthetic_rows() -> Iterator[tuple[UUID, int, str, bytes, datetime]]:
-    opened_topic, opened, deposit_topic, deposit = stored_state_templates()
-    accounts = [uuid4() for _ in range(ACCOUNTS)]
-    for index in range(EVENTS):
-        account_id = accounts[index % ACCOUNTS]
-        version = index // ACCOUNTS + 1
-        topic, template = (opened_topic, opened) if version == 1 else (deposit_topic, deposit)
-        state = json.loads(template)
-        state["event_id"]["_data_"] = uuid4().hex
-        yield account_id, version, topic, json.dumps(state).encode(), START + index * STEP
+START = synthetic_log.START
 
 
 @pytest.fixture(scope="module")
 def big_log(stack: Settings) -> Iterator[Settings]:
     """A store holding 500,000 events recorded 10 ms apart, loaded with COPY."""
     with isolated(stack) as settings:
-        with psycopg.connect(settings.postgres.url.get_secret_value()) as conn:
-            columns = "originator_id, originator_version, topic, state, recorded_at"
-            copy_sql = f"COPY {EVENTS_TABLE} ({columns}) FROM STDIN"
-            with conn.cursor().copy(copy_sql) as copy:
-                for row in synthetic_rows():
-                    copy.write_row(row)
-            conn.execute(f"ANALYZE {EVENTS_TABLE}")
+        synthetic_log.load(settings, EVENTS, ACCOUNTS)
         yield settings
 
 

@@ -1,0 +1,223 @@
+"""`ledger events`: exports that round-trip, resume, replay an analyst's fold, refuse bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from domain.context import CommandContext
+from infra.cli import app
+from infra.eventstore import open_ledger
+from infra.history import EventFilter, open_history
+from infra.settings import PROJECT_ROOT, Settings, settings_environment
+from tests.conftest import isolated
+from tests.integration import synthetic_log
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 100_000
+EXAMPLE = str(PROJECT_ROOT / "docs" / "examples" / "monthly_net_flow.py") + ":fold"
+
+
+@pytest.fixture(scope="module")
+def log_of_100k(stack: Settings) -> Iterator[Settings]:
+    with isolated(stack) as settings:
+        synthetic_log.load(settings, EVENTS, accounts=500)
+        yield settings
+
+
+def ledger_cli(settings: Settings, *arguments: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(arguments), env=settings_environment(settings))
+    return result.exit_code, result.output
+
+
+def stored_events(settings: Settings) -> list[dict[str, object]]:
+    async def read() -> list[dict[str, object]]:
+        async with open_history(settings) as history:
+            return [e.to_json() async for e in history.stream(EventFilter(), page_size=10_000)]
+
+    return asyncio.run(read())
+
+
+def test_a_jsonl_export_holds_every_event_of_the_store(
+    log_of_100k: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "events.jsonl"
+
+    code, output = ledger_cli(log_of_100k, "events", "export", "--out", str(out))
+
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert code == 0, output
+    assert exported == stored_events(log_of_100k)
+
+
+def test_a_parquet_export_reads_back_with_pyarrow_identical(
+    log_of_100k: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "events.parquet"
+
+    code, output = ledger_cli(
+        log_of_100k, "events", "export", "--format", "parquet", "--out", str(out)
+    )
+
+    table = pq.read_table(out).to_pylist()
+    stored = stored_events(log_of_100k)
+    assert code == 0, output
+    assert len(table) == len(stored) == EVENTS
+    assert [row["position"] for row in table] == [e["position"] for e in stored]
+    assert [json.loads(row["data"]) for row in table] == [e["data"] for e in stored]
+    assert [row["event_id"] for row in table] == [e["event_id"] for e in stored]
+
+
+def test_an_export_resumed_after_a_position_completes_the_file(
+    log_of_100k: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "events.csv"
+    ledger_cli(
+        log_of_100k,
+        "events",
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--type",
+        "AccountOpened",
+    )
+
+    code, output = ledger_cli(
+        log_of_100k,
+        "events",
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--append",
+        "--after",
+        "250",
+    )
+
+    lines = out.read_text().splitlines()
+    assert code == 0, output
+    assert lines[0].startswith("position,")
+    assert len(lines) == 1 + 500 + (EVENTS - 250)
+
+
+def test_a_time_window_export_holds_only_that_window(log_of_100k: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "window.jsonl"
+
+    code, _ = ledger_cli(
+        log_of_100k,
+        "events",
+        "export",
+        "--out",
+        str(out),
+        "--from",
+        "2026-01-01T00:01:00+00:00",
+        "--to",
+        "2026-01-01T00:02:00+00:00",
+    )
+
+    positions = [json.loads(line)["position"] for line in out.read_text().splitlines()]
+    assert code == 0
+    assert positions == list(range(6_001, 12_001))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--type", "MoneyPrinted"], "unknown event type"),
+        (["--from", "2026-01-01T00:00:00"], "timezone"),
+        (["--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"], "earlier"),
+        (["--format", "parquet", "--append"], "cannot be appended"),
+    ],
+)
+def test_bad_export_input_is_one_line_and_a_non_zero_exit(
+    log_of_100k: Settings, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    code, output = ledger_cli(
+        log_of_100k, "events", "export", "--out", str(tmp_path / "x"), *arguments
+    )
+
+    assert code == 2
+    assert message in output
+    assert output.count("\n") <= 2
+
+
+def test_replaying_the_example_gives_the_monthly_net_flow(isolated_settings: Settings) -> None:
+    ledger = open_ledger(isolated_settings)
+    context = CommandContext(correlation_id=uuid4())
+    euros = ledger.open_account(uuid4(), "EUR", context=context).aggregate_id
+    dollars = ledger.open_account(uuid4(), "USD", context=context).aggregate_id
+    for amount in (500, 250):
+        ledger.deposit(euros, amount, "in", context=context)
+    ledger.withdraw(euros, 100, "out", context=context)
+    ledger.deposit(dollars, 40, "in", context=context)
+    ledger.close()
+    month = time.strftime("%Y-%m", time.gmtime())
+
+    code, output = ledger_cli(isolated_settings, "events", "replay", "--projection", EXAMPLE)
+
+    assert code == 0, output
+    assert json.loads(output) == {
+        f"{month} EUR": {"deposits": 750, "withdrawals": 100, "net": 650},
+        f"{month} USD": {"deposits": 40, "withdrawals": 0, "net": 40},
+    }
+
+
+def test_a_projection_that_cannot_be_loaded_is_refused(isolated_settings: Settings) -> None:
+    code, output = ledger_cli(
+        isolated_settings, "events", "replay", "--projection", "no_such_module:fold"
+    )
+
+    assert code == 2
+    assert "cannot import" in output
+
+
+def test_show_lists_an_aggregates_events_and_refuses_an_unknown_one(
+    isolated_settings: Settings,
+) -> None:
+    ledger = open_ledger(isolated_settings)
+    account = ledger.open_account(uuid4(), "EUR", context=CommandContext(correlation_id=uuid4()))
+    ledger.close()
+
+    shown = ledger_cli(isolated_settings, "events", "show", str(account.aggregate_id))
+    unknown = ledger_cli(isolated_settings, "events", "show", str(uuid4()))
+
+    assert shown[0] == 0 and "AccountOpened" in shown[1]
+    assert unknown[0] == 2
+
+
+def test_tail_prints_events_recorded_after_it_started(isolated_settings: Settings) -> None:
+    environment = {**os.environ, **settings_environment(isolated_settings), "COLUMNS": "200"}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "events", "tail"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # the follower has to be listening before we append
+        ledger = open_ledger(isolated_settings)
+        opened = ledger.open_account(uuid4(), "EUR", context=CommandContext(correlation_id=uuid4()))
+        ledger.close()
+        assert follower.stdout is not None
+        line = follower.stdout.readline()
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+    assert "AccountOpened" in line
+    assert str(UUID(str(opened.aggregate_id))) in line
