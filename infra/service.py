@@ -11,6 +11,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import uvicorn
+from fastapi import FastAPI
+
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
@@ -60,3 +63,17 @@ def run_until_signalled(work: Callable[[asyncio.Event], Awaitable[None]]) -> Non
         await work(stop)
 
     asyncio.run(supervise())
+
+
+def serve_http(service: str, build: Callable[[], FastAPI], host: str, port: int) -> None:
+    """Serve one API process (uvloop + httptools) until SIGTERM, logging as JSON."""
+    configure_logging(service)
+    uvicorn.run(
+        build(),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
-
-from infra.service import configure_logging
+from infra.service import serve_http
 from infra.settings import Settings
 from query_api.app import create_app
 
 
 def main() -> None:
     """Serve on the configured address until SIGTERM."""
-    configure_logging("query-api")
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.query.host,
-        port=settings.query.port,
-        log_config=None,
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    serve_http("query-api", lambda: create_app(settings), settings.query.host, settings.query.port)
 
 
 if __name__ == "__main__":
