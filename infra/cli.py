@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from infra import runner
+from infra.auth.cli import app as auth_app
 from infra.events_cli import app as events_app
 from infra.settings import Settings
 from infra.stack.cli import app as stack_app
@@ -13,6 +14,7 @@ app = typer.Typer(help="Ledger: an event-sourced money ledger.", no_args_is_help
 app.add_typer(
     stack_app, name="stack", help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis."
 )
+app.add_typer(auth_app, name="auth", help="OAuth2 clients and signing keys of the local issuer.")
 app.add_typer(events_app, name="events", help="Read, export and replay the event history.")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr
+import limits
+from pydantic import BaseModel, Field, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,83 @@ class RedisSettings(BaseModel):
     """Redis, shared state for rate limiting."""
 
     url: SecretStr = SecretStr("redis://127.0.0.1:56379/0")
+
+
+RouteClass = Literal["commands", "queries", "history", "admin"]
+ROUTE_CLASSES: tuple[RouteClass, ...] = get_args(RouteClass)
+_OVERRIDES = TypeAdapter(dict[str, dict[RouteClass, str]])
+
+
+class RateLimitSettings(BaseModel):
+    """Per-client request limits by route class, shared by every API replica through Redis."""
+
+    enabled: bool = True
+    commands: str = "100/second"
+    queries: str = "300/second"
+    history: str = "30/second"
+    admin: str = "10/second"
+    # JSON text, not a dict: every setting must survive `settings_environment`'s str().
+    client_overrides: str = "{}"
+    fail_open: str = "queries,history"
+    redis_timeout_seconds: float = Field(default=0.15, gt=0, le=5)
+
+    @field_validator("commands", "queries", "history", "admin")
+    @classmethod
+    def _parses_as_limits(cls, value: str) -> str:
+        limits.parse_many(value)
+        return value
+
+    @field_validator("client_overrides")
+    @classmethod
+    def _parses_as_overrides(cls, value: str) -> str:
+        for per_class in _OVERRIDES.validate_json(value).values():
+            for limit in per_class.values():
+                limits.parse_many(limit)
+        return value
+
+    @field_validator("fail_open")
+    @classmethod
+    def _names_route_classes(cls, value: str) -> str:
+        unknown = set(split_list(value)) - set(ROUTE_CLASSES)
+        if unknown:
+            raise ValueError(f"unknown route classes {sorted(unknown)}; known: {ROUTE_CLASSES}")
+        return value
+
+    def overrides(self) -> dict[str, dict[RouteClass, str]]:
+        """Per-client limits that replace the class defaults, by client id then route class."""
+        return _OVERRIDES.validate_json(self.client_overrides)
+
+    def fail_open_classes(self) -> frozenset[RouteClass]:
+        """Route classes whose requests pass unchecked while Redis is unreachable."""
+        return frozenset(name for name in ROUTE_CLASSES if name in split_list(self.fail_open))
+
+
+class GatewaySettings(BaseModel):
+    """The nginx gateway in front of both APIs and the token issuer."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    https_port: int = 8443
+    # Comma-separated `host:port` replicas, load-balanced by the gateway.
+    command_upstreams: str = "127.0.0.1:8001"
+    query_upstreams: str = "127.0.0.1:8002"
+    issuer_upstreams: str = "127.0.0.1:8006"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    read_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("command_upstreams", "query_upstreams", "issuer_upstreams")
+    @classmethod
+    def _lists_host_ports(cls, value: str) -> str:
+        servers = split_list(value)
+        if not servers or any(not server.rpartition(":")[2].isdigit() for server in servers):
+            raise ValueError(f"expected comma-separated host:port entries, got {value!r}")
+        return value
+
+
+def split_list(text: str) -> list[str]:
+    """The non-empty items of a comma-separated setting."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class HttpServiceSettings(BaseModel):
@@ -92,6 +171,32 @@ class StackSettings(BaseModel):
     ferretdb_debug_port: int = 57018
 
 
+class AuthSettings(BaseModel):
+    """Bearer-token verification by the APIs, and the local token issuer (`infra.issuer`)."""
+
+    issuer: str = ""
+    jwks_url: str = ""
+    audience: str = "ledger-api"
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwks_cache_seconds: int = Field(default=300, ge=0)
+    jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+    disabled_for_development: bool = False
+    token_url: str = ""
+    issuer_host: str = "127.0.0.1"
+    issuer_port: int = 8006
+    token_lifetime_seconds: int = Field(default=900, ge=1, le=86_400)
+    key_grace_seconds: int = Field(default=1_800, ge=0)
+    key_encryption_key: SecretStr = SecretStr("")
+
+    def local_issuer_url(self) -> str:
+        """The `iss` the local issuer stamps: `issuer` when set, else its own address."""
+        return self.issuer or f"http://{self.issuer_host}:{self.issuer_port}"
+
+    def advertised_token_url(self) -> str:
+        """The token endpoint the APIs' OpenAPI names: `token_url`, else the local issuer's."""
+        return self.token_url or f"{self.local_issuer_url().rstrip('/')}/oauth/token"
+
+
 class Settings(BaseSettings):
     """All settings; `LEDGER_POSTGRES_URL` sets `postgres.url`, and so on."""
 
@@ -111,7 +216,10 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     projector: ProjectorSettings = ProjectorSettings()
     transfers: TransfersSettings = TransfersSettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
+    gateway: GatewaySettings = GatewaySettings()
     stack: StackSettings = StackSettings()
+    auth: AuthSettings = AuthSettings()
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

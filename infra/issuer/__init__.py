@@ -1,0 +1,1 @@
+"""The local OAuth2 token issuer: client-credentials grant, JWKS, key rotation."""
