@@ -16,6 +16,7 @@ from infra.stack.errors import StackError
 from infra.stack.kafka_broker import Kafka
 from infra.stack.layout import StackPaths, stack_lock
 from infra.stack.mongo_wire import MongoWire
+from infra.stack.nginx_gateway import NginxGateway
 from infra.stack.postgres_server import PostgreSQL
 from infra.stack.redis_server import Redis
 
@@ -25,7 +26,7 @@ Result = TypeVar("Result")
 def stack_components(settings: Settings) -> list[Component]:
     """Every component of the stack, in display order."""
     paths = StackPaths.create(settings.stack.dir)
-    kinds: list[type[Component]] = [PostgreSQL, Kafka, MongoWire, Redis]
+    kinds: list[type[Component]] = [PostgreSQL, Kafka, MongoWire, Redis, NginxGateway]
     return [kind(settings, paths) for kind in kinds]
 
 

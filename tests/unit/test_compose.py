@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.gateway.config import TEMPLATE, placeholders
 from infra.settings import Settings, settings_environment
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
-SERVERS = {"postgres", "kafka", "mongodb", "redis"}
+SERVERS = {"postgres", "kafka", "mongodb", "redis", "nginx"}
 PROCESSES = {"relay", "projector", "command-api", "query-api"}
 
 
@@ -49,4 +50,40 @@ def test_ledger_processes_use_only_setting_names_the_code_reads(
 def test_servers_use_official_images(services: dict[str, Any], name: str) -> None:
     image = services[name]["image"]
 
-    assert image.split(":")[0] in {"postgres", "apache/kafka", "mongo", "redis"}
+    assert image.split(":")[0] in {"postgres", "apache/kafka", "mongo", "redis", "nginx"}
+
+
+def test_the_gateway_fills_in_every_placeholder_of_the_stacks_template(
+    services: dict[str, Any],
+) -> None:
+    environment = services["nginx"]["environment"]
+    gateway_names = {name for name in environment if name.startswith("GATEWAY_")}
+
+    assert gateway_names == placeholders(TEMPLATE.read_text())
+
+
+def test_the_gateway_mounts_the_stacks_template_as_the_whole_nginx_conf(
+    services: dict[str, Any],
+) -> None:
+    nginx = services["nginx"]
+
+    assert any(
+        volume.startswith("./infra/gateway/nginx.conf.template:/etc/nginx/templates/")
+        for volume in nginx["volumes"]
+    )
+    assert nginx["environment"]["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+
+
+def test_the_gateway_publishes_https_and_http_on_loopback_only(services: dict[str, Any]) -> None:
+    ports = services["nginx"]["ports"]
+
+    assert sorted(ports) == ["127.0.0.1:8080:8080", "127.0.0.1:8443:8443"]
+
+
+def test_the_gateway_sends_commands_and_queries_to_the_api_services(
+    services: dict[str, Any],
+) -> None:
+    environment = services["nginx"]["environment"]
+
+    assert environment["GATEWAY_COMMAND_SERVERS"] == "server command-api:8001;"
+    assert environment["GATEWAY_QUERY_SERVERS"] == "server query-api:8002;"
