@@ -12,7 +12,9 @@ from infra.stack.cli import app as stack_app
 
 app = typer.Typer(help="Ledger: an event-sourced money ledger.", no_args_is_help=True)
 app.add_typer(
-    stack_app, name="stack", help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis."
+    stack_app,
+    name="stack",
+    help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis, nginx.",
 )
 app.add_typer(auth_app, name="auth", help="OAuth2 clients and signing keys of the local issuer.")
 app.add_typer(events_app, name="events", help="Read, export and replay the event history.")

@@ -19,7 +19,7 @@ __all__ = ["app", "stack_down", "stack_status", "stack_up"]
 
 app = typer.Typer(
     help="Install, start, stop and inspect the local stack: PostgreSQL, Kafka, "
-    "a MongoDB-wire server and Redis.",
+    "a MongoDB-wire server, Redis and the nginx gateway.",
     no_args_is_help=True,
 )
 
