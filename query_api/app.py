@@ -2,36 +2,116 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
 
+from infra.correlation import CorrelationIdMiddleware
 from infra.http_problems import install_problem_handlers
 from infra.mongo import make_client, read_models
+from infra.observability import metrics_router
+from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
+from infra.query_kafka import PartitionEnds
 from infra.settings import Settings
-from query_api.routes import accounts, health
+from query_api.consistency.header import ConsistencyHeaderMiddleware
+from query_api.consistency.read_side import ReadSideProbe
+from query_api.consistency.service import Consistency
+from query_api.consistency.watcher import ConsistencyWatcher
+from query_api.metrics import RequestMetricsMiddleware
+from query_api.problems import install_query_problems
+from query_api.routes import accounts, health, owners, stats, transfers
+from query_api.views.indexes import ensure_indexes
+
+log = logging.getLogger(__name__)
+
+INDEX_START_UP_SECONDS = 3.0
+INDEX_RETRY_SECONDS = 5.0
+
+DESCRIPTION = """\
+Read models of the Ledger, eventually consistent with the event store.
+
+**Read your writes.** Every command answers with the aggregate's new `version` and the
+global log `position`. Hand either back as `X-Min-Version` / `X-Min-Position` (or the
+`min_version` / `min_position` query parameters) and the query waits, at most the
+configured consistency timeout, until the view reflects it. `X-Consistency: fresh` says
+it does; `stale` says the wait ran out and the answer is what the view had. Version
+tokens work on single-aggregate views (an account, its statement, a transfer); lists,
+portfolios and statistics take position tokens.
+
+**Lists** are cursor-paginated: pass `next_cursor` back as `cursor` until it is null.
+"""
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the query API; it connects to the read store on start-up."""
+    """Build the query API; it connects to the read store and the event store on start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = make_client(settings.mongodb)
-        app.state.read_models = read_models(client, settings.mongodb)
+        database = read_models(client, settings.mongodb)
+        events = EventStoreReader.for_settings(settings)
+        partition_ends = PartitionEnds(settings.kafka)
+        await events.open()
+        indexing = await _prepare_indexes(database)
+        probe = ReadSideProbe(database, events, partition_ends, relay_checkpoint_name(settings))
+        watcher = ConsistencyWatcher(probe)
+        watching = asyncio.create_task(watcher.run(), name="consistency-watcher")
+        app.state.read_models = database
+        app.state.event_store = events
+        app.state.watcher = watcher
+        app.state.consistency = Consistency(
+            watcher, events, settings.query.consistency_timeout_seconds
+        )
+        app.state.query_settings = settings.query
         try:
             yield
         finally:
+            for task in (watching, indexing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await partition_ends.close()
+            await events.close()
             await client.close()
 
-    app = FastAPI(
-        title="Ledger query API",
-        version="1",
-        description="Read models of the Ledger, eventually consistent with the event store.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="Ledger query API", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app)
+    install_query_problems(app)
+    app.add_middleware(ConsistencyHeaderMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(RequestMetricsMiddleware)
     app.include_router(health.router)
-    app.include_router(accounts.router)
+    app.include_router(metrics_router())
+    for module in (accounts, owners, transfers, stats):
+        app.include_router(module.router)
     return app
+
+
+async def _prepare_indexes(database: AsyncDatabase[dict[str, Any]]) -> asyncio.Task[None] | None:
+    """Create the indexes now; if the read store does not answer soon, keep trying later."""
+    try:
+        async with asyncio.timeout(INDEX_START_UP_SECONDS):
+            await ensure_indexes(database)
+    except (ConnectionFailure, TimeoutError) as error:
+        log.warning("read store unavailable at start-up (%r); will create indexes later", error)
+        return asyncio.create_task(_retry_indexes(database), name="ensure-indexes")
+    return None
+
+
+async def _retry_indexes(database: AsyncDatabase[dict[str, Any]]) -> None:
+    while True:
+        await asyncio.sleep(INDEX_RETRY_SECONDS)
+        try:
+            await ensure_indexes(database)
+        except ConnectionFailure:
+            continue
+        log.info("read-model indexes created")
+        return

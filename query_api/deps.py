@@ -1,11 +1,31 @@
-"""Dependencies of the query API's routes."""
+"""Dependencies of the query API's routes: the read models, paging, consistency tokens."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.query_eventstore import EventStoreReader
+from infra.settings import QueryApiSettings
+from query_api.consistency.header import record_freshness
+from query_api.consistency.service import Consistency
+from query_api.consistency.tokens import (
+    POSITION_HEADER,
+    VERSION_HEADER,
+    ConsistencyToken,
+    Freshness,
+    token_from,
+)
+from query_api.consistency.watcher import ConsistencyWatcher
+from query_api.errors import PageSizeError
+from query_api.views.pages import PageRequest
+from query_api.views.served import ServedProjection
+
+INT64_MAX = 2**63 - 1
 
 
 def read_models(request: Request) -> AsyncDatabase[dict[str, Any]]:
@@ -14,4 +34,111 @@ def read_models(request: Request) -> AsyncDatabase[dict[str, Any]]:
     return database
 
 
+def event_store(request: Request) -> EventStoreReader:
+    """The read-only event-store reader opened by the app's lifespan."""
+    reader: EventStoreReader = request.app.state.event_store
+    return reader
+
+
+def watcher(request: Request) -> ConsistencyWatcher:
+    """The process's consistency watcher."""
+    shared: ConsistencyWatcher = request.app.state.watcher
+    return shared
+
+
+def query_settings(request: Request) -> QueryApiSettings:
+    """The query API's settings."""
+    settings: QueryApiSettings = request.app.state.query_settings
+    return settings
+
+
+def page_request(
+    settings: Annotated[QueryApiSettings, Depends(query_settings)],
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Items per page (default and maximum are configured; 50, 500)"),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(description="`next_cursor` of the previous page; omit for the first")
+    ] = None,
+) -> PageRequest:
+    """The page asked for, within the configured maximum."""
+    size = settings.default_page_size if limit is None else limit
+    if size > settings.max_page_size:
+        raise PageSizeError(size, settings.max_page_size)
+    return PageRequest(limit=size, cursor=cursor)
+
+
+def consistency_token(
+    header_version: Annotated[
+        int | None,
+        Header(
+            alias=VERSION_HEADER,
+            ge=1,
+            le=INT64_MAX,
+            description="Wait until the view shows this version of the aggregate it is about "
+            "(the `version` of a command's answer). Single-aggregate views only.",
+        ),
+    ] = None,
+    min_version: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description=f"Same as `{VERSION_HEADER}`")
+    ] = None,
+    header_position: Annotated[
+        int | None,
+        Header(
+            alias=POSITION_HEADER,
+            ge=1,
+            le=INT64_MAX,
+            description="Wait until the view reflects every event up to this global log "
+            "position (the `position` of a command's answer).",
+        ),
+    ] = None,
+    min_position: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description=f"Same as `{POSITION_HEADER}`")
+    ] = None,
+) -> ConsistencyToken | None:
+    """The request's consistency token, if any."""
+    return token_from(header_version, min_version, header_position, min_position)
+
+
+@dataclass(frozen=True)
+class ReadConsistency:
+    """One request's token, bound to the process's waiting machinery."""
+
+    request: Request
+    consistency: Consistency
+    token: ConsistencyToken | None
+
+    async def account(self, account_id: UUID) -> Freshness:
+        """Wait for the account summary."""
+        return self._record(await self.consistency.account(account_id, self.token))
+
+    async def statement(self, account_id: UUID) -> Freshness:
+        """Wait for the account's statement."""
+        return self._record(await self.consistency.statement(account_id, self.token))
+
+    async def transfer(self, transfer_id: UUID) -> Freshness:
+        """Wait for the transfer's view."""
+        return self._record(await self.consistency.transfer(transfer_id, self.token))
+
+    async def projection(self, projection: ServedProjection) -> Freshness:
+        """Wait for a whole projection."""
+        return self._record(await self.consistency.projection(projection, self.token))
+
+    def _record(self, freshness: Freshness) -> Freshness:
+        record_freshness(self.request, freshness)
+        return freshness
+
+
+def read_consistency(
+    request: Request, token: Annotated[ConsistencyToken | None, Depends(consistency_token)]
+) -> ReadConsistency:
+    """The request's consistency token, ready to wait on."""
+    return ReadConsistency(request, request.app.state.consistency, token)
+
+
 ReadModels = Annotated[AsyncDatabase[dict[str, Any]], Depends(read_models)]
+EventStore = Annotated[EventStoreReader, Depends(event_store)]
+Watcher = Annotated[ConsistencyWatcher, Depends(watcher)]
+Page = Annotated[PageRequest, Depends(page_request)]
+Consistent = Annotated[ReadConsistency, Depends(read_consistency)]

@@ -1,42 +1,108 @@
-"""Account views."""
+"""Account views: one account, lists of accounts, an account's statement."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query
 
-from infra.http_problems import ProblemExample, problem_response, problem_responses
-from projectors import accounts
-from projectors.projection import as_text
-from query_api.deps import ReadModels
-from query_api.schemas import AccountOut
+from query_api.deps import Consistent, Page, ReadModels
+from query_api.errors import AccountNotFoundError, InvalidRangeError
+from query_api.parameters import CurrencyCode, StatusFilter, Timestamp
+from query_api.problems import query_responses
+from query_api.schemas.accounts import AccountOut, AccountPage, StatementLineOut, StatementPage
+from query_api.views import accounts
+from query_api.views.served import ACCOUNTS
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-COLLECTION = accounts.PROJECTION.collection
-QUERY_PROBLEMS = (
-    ProblemExample(404, "account-not-found", "Account not found", "No account 3f1c… is known."),
+
+
+@router.get(
+    "",
+    response_model=AccountPage,
+    responses=query_responses(422),
+    summary="List accounts",
 )
+async def list_accounts(
+    database: ReadModels,
+    page: Page,
+    consistency: Consistent,
+    owner_id: Annotated[UUID | None, Query(description="Only this owner's accounts")] = None,
+    status: Annotated[
+        StatusFilter | None, Query(description="Only accounts in this status")
+    ] = None,
+    currency: Annotated[CurrencyCode | None, Query(description="ISO 4217 code")] = None,
+) -> AccountPage:
+    """Accounts matching every filter given, ordered by account id, a page at a time.
+
+    A position token waits until the accounts projection has applied every event up to it.
+    """
+    filters = accounts.AccountFilters(owner_id=owner_id, status=status, currency=currency)
+    listing = accounts.account_list(filters, page)
+    await consistency.projection(ACCOUNTS)
+    found = await listing.read(database)
+    return AccountPage(
+        items=[AccountOut.from_document(document) for document in found.documents],
+        next_cursor=found.next_cursor,
+    )
 
 
 @router.get(
     "/{account_id}",
     response_model=AccountOut,
-    responses=problem_responses(404, 422, catalogue=QUERY_PROBLEMS),
+    responses=query_responses(404, 422),
     summary="Read an account's summary",
 )
 async def get_account(
-    account_id: UUID, database: ReadModels, request: Request
-) -> AccountOut | JSONResponse:
-    """The account's balance, status and version as the read model has it."""
-    document = await database[COLLECTION].find_one({"_id": as_text(account_id)})
+    account_id: UUID, database: ReadModels, consistency: Consistent
+) -> AccountOut:
+    """The account's balance, status and version as the read model has it.
+
+    With a version or position token from a command, waits (bounded) until the summary
+    reflects it; `X-Consistency` says whether it did (`fresh`) or the wait ran out (`stale`).
+    """
+    await consistency.account(account_id)
+    document = await accounts.find_account(database, account_id)
     if document is None:
-        return problem_response(
-            404,
-            "account-not-found",
-            "Account not found",
-            f"No account {account_id} is known to the read model.",
-            instance=request.url.path,
-        )
+        raise AccountNotFoundError(account_id)
     return AccountOut.from_document(document)
+
+
+@router.get(
+    "/{account_id}/statement",
+    response_model=StatementPage,
+    responses=query_responses(404, 422),
+    summary="Read an account's statement",
+)
+async def get_statement(
+    account_id: UUID,
+    database: ReadModels,
+    page: Page,
+    consistency: Consistent,
+    start: Annotated[
+        Timestamp | None,
+        Query(alias="from", description="RFC 3339; lines at or after this instant"),
+    ] = None,
+    end: Annotated[
+        Timestamp | None, Query(alias="to", description="RFC 3339; lines before this instant")
+    ] = None,
+) -> StatementPage:
+    """The account's money movements in `[from, to)`, **newest first**, a page at a time.
+
+    Each line carries the running balance after it. Ties on the instant are broken by the
+    account version, so the order is total and pages are stable while lines are added.
+    """
+    if start is not None and end is not None and start > end:
+        raise InvalidRangeError(f"from ({start.isoformat()}) is after to ({end.isoformat()}).")
+    lines = accounts.statement(account_id, accounts.Period(start=start, end=end), page)
+    await consistency.statement(account_id)
+    found = await lines.read(database)
+    unknown = not found.documents and page.cursor is None
+    if unknown and await accounts.find_account(database, account_id) is None:
+        raise AccountNotFoundError(account_id)
+    return StatementPage(
+        account_id=account_id,
+        items=[StatementLineOut.from_document(document) for document in found.documents],
+        next_cursor=found.next_cursor,
+    )

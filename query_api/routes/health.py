@@ -1,26 +1,92 @@
-"""Liveness and readiness."""
+"""Liveness (with each projection's progress) and readiness."""
 
 from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from query_api.deps import ReadModels
+from query_api.deps import EventStore, ReadModels, Watcher
+from query_api.schemas.health import HealthOut, PartitionOut, ProjectionHealthOut, ReadyOut
+from query_api.views.progress import PartitionProgress, read_progress
+from query_api.views.served import SERVED
 
 router = APIRouter(tags=["health"])
 
-
-@router.get("/health", summary="Liveness")
-async def health() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+PROBE_TIMEOUT_SECONDS = 1.0
 
 
-@router.get("/ready", summary="Readiness: the read store answers")
-async def ready(database: ReadModels) -> JSONResponse:
-    """Ready when the read store answers a ping."""
+@router.get("/health", response_model=HealthOut, summary="Liveness, with projection lag")
+async def health(database: ReadModels, watcher: Watcher) -> HealthOut:
+    """The process is up; each projection's position and lag, if the read store answers."""
     try:
-        await database.command("ping")
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            progress = await read_progress(database, SERVED)
+    except Exception as error:  # liveness must not depend on the read store
+        return HealthOut(
+            status="ok",
+            projections=None,
+            consistency_waiters=watcher.waiting,
+            read_store=f"unavailable: {type(error).__name__}",
+        )
+    return HealthOut(
+        status="ok",
+        projections=summarise(progress, datetime.now(UTC)),
+        consistency_waiters=watcher.waiting,
+        read_store="ok",
+    )
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "A store does not answer"}},
+    summary="Readiness: the read store and the event store answer",
+)
+async def ready(database: ReadModels, events: EventStore) -> JSONResponse:
+    """Ready when MongoDB answers a ping and PostgreSQL a query."""
+    mongodb, postgres = await asyncio.gather(
+        _answers(database.command("ping")), _answers(events.ping())
+    )
+    status = "ok" if mongodb == postgres == "ok" else "unavailable"
+    body = ReadyOut(status=status, mongodb=mongodb, postgres=postgres)
+    return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
+
+
+def summarise(progress: list[PartitionProgress], now: datetime) -> list[ProjectionHealthOut]:
+    """One entry per projection, partitions in order."""
+    by_projection: dict[tuple[str, int], list[PartitionProgress]] = defaultdict(list)
+    for partition in progress:
+        by_projection[partition.projection, partition.version].append(partition)
+    return [
+        ProjectionHealthOut(
+            projection=name,
+            version=version,
+            position=max(p.position for p in partitions),
+            lag_events=sum(p.lag_events for p in partitions),
+            lag_seconds=max(p.lag_seconds(now) for p in partitions),
+            partitions=[
+                PartitionOut(
+                    partition=p.partition,
+                    position=p.position,
+                    lag_events=p.lag_events,
+                    updated_at=p.updated_at,
+                )
+                for p in sorted(partitions, key=lambda p: p.partition)
+            ],
+        )
+        for (name, version), partitions in sorted(by_projection.items())
+    ]
+
+
+async def _answers(check: Awaitable[object]) -> str:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS * 2):
+            await check
     except Exception as error:
-        return JSONResponse({"status": "unavailable", "mongodb": str(error)}, status_code=503)
-    return JSONResponse({"status": "ok"})
+        return f"unavailable: {type(error).__name__}: {error}"
+    return "ok"

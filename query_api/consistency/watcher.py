@@ -1,0 +1,168 @@
+"""One watcher per process wakes every request waiting for a view to catch up.
+
+Requests never poll. Each registers its requirement and awaits a future; one background
+task, running only while someone waits, looks at the read side every `interval_seconds`
+with one `$in` query per collection (plus, for projection-wide requirements, the relay's
+checkpoint, `projection_progress` and the topic's end offsets), then resolves the futures
+of every requirement that is met. A thousand waiting requests cost the same few queries
+per tick as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from query_api.consistency.requirements import Observation, Plan, Requirement, is_met, plan_for
+from query_api.views.progress import PartitionProgress
+from query_api.views.served import ServedProjection
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_SECONDS = 0.015
+FAILURE_LOG_INTERVAL_SECONDS = 5.0
+
+
+class ReadSide(Protocol):
+    """What the watcher reads: implemented over MongoDB, PostgreSQL and Kafka in `read_side.py`."""
+
+    async def documents(
+        self, collection: str, ids: Collection[str], fields: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The documents among `ids` that exist, with `fields` (and `_id`)."""
+        ...
+
+    async def relay_position(self) -> int:
+        """The relay's checkpoint: every event up to it is in Kafka."""
+        ...
+
+    async def progress(
+        self, projections: Collection[ServedProjection]
+    ) -> dict[ServedProjection, dict[int, PartitionProgress]]:
+        """Each projection's progress, by partition."""
+        ...
+
+    async def end_offsets(self) -> dict[int, int]:
+        """Each partition's end offset, from the broker."""
+        ...
+
+
+async def observe(read_side: ReadSide, requirements: Collection[Requirement]) -> Observation:
+    """Read everything the requirements need: a few queries, whatever their number."""
+    plan = plan_for(requirements)
+    documents, (relay_position, progress, end_offsets) = await asyncio.gather(
+        _documents(read_side, plan), _projections(read_side, plan)
+    )
+    return Observation(documents, relay_position, progress, end_offsets)
+
+
+async def _documents(read_side: ReadSide, plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
+    collections = list(plan.documents)
+    found = await asyncio.gather(
+        *(
+            read_side.documents(name, plan.documents[name], plan.fields.get(name, set()))
+            for name in collections
+        )
+    )
+    return {
+        (name, document_id): document
+        for name, documents in zip(collections, found, strict=True)
+        for document_id, document in documents.items()
+    }
+
+
+async def _projections(
+    read_side: ReadSide, plan: Plan
+) -> tuple[int | None, dict[ServedProjection, dict[int, PartitionProgress]], dict[int, int] | None]:
+    if not plan.projections:
+        return None, {}, None
+    # Order matters: the end offsets must be read after the checkpoint (see
+    # `projection_reached`), and are only worth reading once the checkpoint is far enough.
+    relay_position = await read_side.relay_position()
+    progress = await read_side.progress(plan.projections)
+    reachable = plan.lowest_position is not None and plan.lowest_position <= relay_position
+    end_offsets = await read_side.end_offsets() if reachable else None
+    return relay_position, progress, end_offsets
+
+
+@dataclass(eq=False)
+class _Waiter:
+    requirement: Requirement
+    future: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class ConsistencyWatcher:
+    """Shared by every request of one process; `run()` it as a background task."""
+
+    def __init__(
+        self, read_side: ReadSide, interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    ) -> None:
+        self._read_side = read_side
+        self._interval = interval_seconds
+        self._waiters: set[_Waiter] = set()
+        self._wake = asyncio.Event()
+        self._last_failure_logged = 0.0
+
+    @property
+    def waiting(self) -> int:
+        """How many requests are waiting now."""
+        return len(self._waiters)
+
+    async def wait_for(self, requirement: Requirement, timeout_seconds: float) -> bool:
+        """True once the requirement is met; False if `timeout_seconds` pass first."""
+        if timeout_seconds <= 0:
+            return await self._met_now(requirement)
+        waiter = _Waiter(requirement)
+        self._waiters.add(waiter)
+        self._wake.set()
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                return await waiter.future
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.discard(waiter)
+
+    async def run(self) -> None:
+        """Look at the read side every interval while anyone waits; sleep otherwise."""
+        while True:
+            await self._wake.wait()
+            while self._waiters:
+                await self.tick()
+                await asyncio.sleep(self._interval)
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        """One look: resolve every waiter whose requirement is met."""
+        waiters = [waiter for waiter in self._waiters if not waiter.future.done()]
+        if not waiters:
+            return
+        requirements = {waiter.requirement for waiter in waiters}
+        try:
+            observation = await observe(self._read_side, requirements)
+        except Exception:
+            # A store being down must not stop the watcher: waiters time out as stale.
+            self._log_failure()
+            return
+        for waiter in waiters:
+            if not waiter.future.done() and is_met(waiter.requirement, observation):
+                waiter.future.set_result(True)
+
+    async def _met_now(self, requirement: Requirement) -> bool:
+        try:
+            return is_met(requirement, await observe(self._read_side, [requirement]))
+        except Exception:
+            self._log_failure()
+            return False
+
+    def _log_failure(self) -> None:
+        now = time.monotonic()
+        if now - self._last_failure_logged >= FAILURE_LOG_INTERVAL_SECONDS:
+            self._last_failure_logged = now
+            log.warning("consistency watcher could not read the read side", exc_info=True)

@@ -1,0 +1,1 @@
+"""Response models of the query API, one module per view."""

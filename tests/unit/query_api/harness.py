@@ -1,0 +1,22 @@
+"""The query API in-process, lifespan and all, behind an httpx client (integration tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from infra.settings import Settings
+from query_api.app import create_app
+
+
+@asynccontextmanager
+async def query_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a freshly built query API whose start-up and shutdown have run."""
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=15) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://query") as client:
+            yield client
