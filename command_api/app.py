@@ -14,12 +14,13 @@ from command_api.execution import CommandRunner
 from command_api.problems import install_domain_problems
 from command_api.routes import accounts, health, transfers
 from domain.ledger import Ledger
+from infra.auth import TokenVerifier
 from infra.body_limit import BodySizeLimitMiddleware
-from infra.correlation import CorrelationIdMiddleware
+from infra.edge import install_edge
 from infra.eventstore import open_ledger
 from infra.http_problems import install_problem_handlers
 from infra.idempotency import IdempotencyStore
-from infra.observability import RequestMetricsMiddleware, metrics_router
+from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,13 @@ MAX_BODY_BYTES = 16 * 1024
 PURGE_INTERVAL_SECONDS = 600.0
 
 
-def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    ledger: Ledger | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
     """Build the command API; it opens the event store on start-up unless given a Ledger."""
 
     @asynccontextmanager
@@ -64,11 +71,9 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_domain_problems(app)
-    app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestMetricsMiddleware, service="command-api")
+    install_edge(app, settings, "command-api", verifier=verifier, limiter=limiter)
     app.include_router(health.router)
-    app.include_router(metrics_router())
     app.include_router(accounts.router)
     app.include_router(transfers.router)
     return app

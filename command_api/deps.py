@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 
+from domain.errors import AccountNotFoundError
 from domain.ledger import Ledger
+from infra.auth import Principal, Scope, require_scope
 
 
 def ledger(request: Request) -> Ledger:
@@ -30,3 +33,17 @@ def expected_version(
 
 LedgerApp = Annotated[Ledger, Depends(ledger)]
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
+def owned_account(ledger: Ledger, principal: Principal, account_id: UUID) -> None:
+    """Refuse, as "not found", a command on an account the caller may not act for.
+
+    404 rather than 403: a caller must not learn that another owner's account exists.
+    """
+    if principal.acts_for_any_owner:
+        return
+    if not principal.may_act_for(ledger.get_account(account_id).owner_id):
+        raise AccountNotFoundError(account_id)
+
+
+Writer = Annotated[Principal, require_scope(Scope.LEDGER_WRITE)]

@@ -171,6 +171,17 @@ class StackSettings(BaseModel):
     ferretdb_debug_port: int = 57018
 
 
+class ApiSettings(BaseModel):
+    """What both HTTP APIs share at their edge."""
+
+    cors_allowed_origins: str = ""
+    """Comma-separated origins allowed to call the APIs from a browser; empty: none (closed)."""
+
+    def cors_origins(self) -> list[str]:
+        """The allowed origins as a list."""
+        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
+
+
 class AuthSettings(BaseModel):
     """Bearer-token verification by the APIs, and the local token issuer (`infra.issuer`)."""
 
@@ -211,6 +222,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     mongodb: MongodbSettings = MongodbSettings()
     redis: RedisSettings = RedisSettings()
+    api: ApiSettings = ApiSettings()
     command: HttpServiceSettings = HttpServiceSettings(port=8001)
     query: QueryApiSettings = QueryApiSettings()
     relay: RelaySettings = RelaySettings()

@@ -13,18 +13,18 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 
-from infra.correlation import CorrelationIdMiddleware
+from infra.auth import TokenVerifier
+from infra.edge import install_edge
 from infra.http_problems import install_problem_handlers
 from infra.mongo import make_client, read_models
-from infra.observability import metrics_router
 from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
 from infra.query_kafka import PartitionEnds
+from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from query_api.consistency.header import ConsistencyHeaderMiddleware
 from query_api.consistency.read_side import ReadSideProbe
 from query_api.consistency.service import Consistency
 from query_api.consistency.watcher import ConsistencyWatcher
-from query_api.metrics import RequestMetricsMiddleware
 from query_api.problems import install_query_problems
 from query_api.routes import accounts, health, owners, stats, transfers
 from query_api.views.indexes import ensure_indexes
@@ -49,7 +49,12 @@ portfolios and statistics take position tokens.
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    verifier: TokenVerifier | None = None,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
     """Build the query API; it connects to the read store and the event store on start-up."""
 
     @asynccontextmanager
@@ -86,10 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_query_problems(app)
     app.add_middleware(ConsistencyHeaderMiddleware)
-    app.add_middleware(CorrelationIdMiddleware)
-    app.add_middleware(RequestMetricsMiddleware)
+    install_edge(app, settings, "query-api", verifier=verifier, limiter=limiter)
     app.include_router(health.router)
-    app.include_router(metrics_router())
     for module in (accounts, owners, transfers, stats):
         app.include_router(module.router)
     return app

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Query, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra.auth import Principal, Scope, require_scope
 from infra.query_eventstore import EventStoreReader
 from infra.settings import QueryApiSettings
 from query_api.consistency.header import record_freshness
@@ -142,3 +143,17 @@ EventStore = Annotated[EventStoreReader, Depends(event_store)]
 Watcher = Annotated[ConsistencyWatcher, Depends(watcher)]
 Page = Annotated[PageRequest, Depends(page_request)]
 Consistent = Annotated[ReadConsistency, Depends(read_consistency)]
+
+
+Reader = Annotated[Principal, require_scope(Scope.LEDGER_READ)]
+"""The caller of a view: needs `ledger:read`; owner-bound callers see only their owner's data."""
+
+OverallReader = Annotated[Principal, require_scope(Scope.LEDGER_READ, Scope.ALL_OWNERS)]
+"""The caller of a view across every owner (statistics): needs `ledger:all-owners` too."""
+
+
+def visible_to(principal: Principal, owner_id: str | UUID | None) -> bool:
+    """Whether `principal` may see data of `owner_id` (unknown owner: only all-owner callers)."""
+    if principal.acts_for_any_owner:
+        return True
+    return owner_id is not None and principal.may_act_for(UUID(str(owner_id)))

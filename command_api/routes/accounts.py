@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from command_api.deps import ExpectedVersion, LedgerApp
+from command_api.deps import ExpectedVersion, LedgerApp, Writer, owned_account
 from command_api.execution import Describe, Runner
 from command_api.problems import command_problems
 from command_api.schemas import (
@@ -17,6 +17,7 @@ from command_api.schemas import (
     OpenAccountIn,
     WithdrawalIn,
 )
+from infra.auth import require_owner_access
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
@@ -36,9 +37,14 @@ def account_location(account_id: str) -> str:
     summary="Open an account",
 )
 def open_account(
-    body: OpenAccountIn, ledger: LedgerApp, runner: Runner, describe: Describe
+    body: OpenAccountIn,
+    ledger: LedgerApp,
+    runner: Runner,
+    describe: Describe,
+    principal: Writer,
 ) -> JSONResponse:
     """Open an account for an owner in one currency, with an optional overdraft limit."""
+    require_owner_access(principal, body.owner_id)
     return runner.run(
         describe(body),
         lambda context: ledger.open_account(
@@ -62,8 +68,10 @@ def deposit(
     runner: Runner,
     describe: Describe,
     version: ExpectedVersion,
+    principal: Writer,
 ) -> JSONResponse:
     """Pay an amount in the account's currency into the account."""
+    owned_account(ledger, principal, account_id)
     return runner.run(
         describe(body),
         lambda context: ledger.deposit(
@@ -90,8 +98,10 @@ def withdraw(
     runner: Runner,
     describe: Describe,
     version: ExpectedVersion,
+    principal: Writer,
 ) -> JSONResponse:
     """Pay an amount out of the account, down to at most its overdraft limit."""
+    owned_account(ledger, principal, account_id)
     return runner.run(
         describe(body),
         lambda context: ledger.withdraw(
@@ -113,8 +123,10 @@ def freeze(
     runner: Runner,
     describe: Describe,
     version: ExpectedVersion,
+    principal: Writer,
 ) -> JSONResponse:
     """Stop all debits and incoming transfers; deposits are still accepted."""
+    owned_account(ledger, principal, account_id)
     return runner.run(
         describe(body),
         lambda context: ledger.freeze(
@@ -135,8 +147,10 @@ def unfreeze(
     runner: Runner,
     describe: Describe,
     version: ExpectedVersion,
+    principal: Writer,
 ) -> JSONResponse:
     """Lift a freeze."""
+    owned_account(ledger, principal, account_id)
     return runner.run(
         describe(None),
         lambda context: ledger.unfreeze(account_id, context=context, expected_version=version),
@@ -155,8 +169,10 @@ def close(
     runner: Runner,
     describe: Describe,
     version: ExpectedVersion,
+    principal: Writer,
 ) -> JSONResponse:
     """Close an account whose balance is zero and whose outgoing transfers are settled."""
+    owned_account(ledger, principal, account_id)
     return runner.run(
         describe(None),
         lambda context: ledger.close_account(account_id, context=context, expected_version=version),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from command_api.deps import LedgerApp
+from command_api.deps import LedgerApp, Writer, owned_account
 from command_api.execution import Describe, Runner
 from command_api.problems import command_problems
 from command_api.schemas import CommandAccepted, TransferIn
@@ -26,13 +26,19 @@ def transfer_location(transfer_id: str) -> str:
     summary="Request a transfer",
 )
 def request_transfer(
-    body: TransferIn, ledger: LedgerApp, runner: Runner, describe: Describe
+    body: TransferIn,
+    ledger: LedgerApp,
+    runner: Runner,
+    describe: Describe,
+    principal: Writer,
 ) -> JSONResponse:
     """Request a transfer between two accounts in the source's currency.
 
     Accepted (202): the transfer process then debits the source and credits the target,
     or fails the transfer (reversing the debit if needed). Follow it at `Location`.
+    The caller must act for the source account's owner; the target may be anyone's.
     """
+    owned_account(ledger, principal, body.source_account_id)
     return runner.run(
         describe(body),
         lambda context: ledger.request_transfer(

@@ -7,6 +7,7 @@ Protect a route with `require_scope(Scope.LEDGER_READ)`; build the app with
 from infra.auth.dependencies import (
     DEVELOPMENT_PRINCIPAL,
     install_authentication,
+    principal_or_none,
     require_owner_access,
     require_scope,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "TokenVerifier",
     "install_authentication",
     "operation_scopes",
+    "principal_or_none",
     "require_owner_access",
     "require_scope",
 ]

@@ -53,6 +53,7 @@ def principal_from_claims(
         scopes=scopes,
         owner_id=owner_id,
         token_id=token_id if isinstance(token_id, str) else None,
+        expires_at=_numeric_date(claims, "exp"),
     )
 
 

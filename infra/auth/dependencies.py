@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
@@ -42,14 +45,36 @@ class Authenticator(Protocol):
 
 
 class BearerAuthenticator:
-    """Verifies `Authorization: Bearer <jwt>`."""
+    """Verifies `Authorization: Bearer <jwt>`, remembering recent verdicts briefly.
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    A request is authenticated twice (by the rate limiter, which runs first, and by the
+    route), and clients reuse a token for many requests: a small cache keyed by the token
+    keeps that to one signature check. An entry lives until the token expires, and never
+    longer than CACHE_SECONDS, so key rotation and grace periods still bite within that.
+    """
+
+    CACHE_SECONDS = 30.0
+    CACHE_SIZE = 10_000
+
+    def __init__(self, verifier: TokenVerifier, clock: Callable[[], float] = time.time) -> None:
         self._verifier = verifier
+        self._clock = clock
+        self._verdicts: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The verified principal of the bearer token."""
-        return await self._verifier.verify(bearer_token(authorization))
+        token = bearer_token(authorization)
+        now = self._clock()
+        remembered = self._verdicts.get(token)
+        if remembered is not None and remembered[0] > now:
+            self._verdicts.move_to_end(token)
+            return remembered[1]
+        principal = await self._verifier.verify(token)
+        until = min(principal.expires_at or now, now + self.CACHE_SECONDS)
+        self._verdicts[token] = (until, principal)
+        if len(self._verdicts) > self.CACHE_SIZE:
+            self._verdicts.popitem(last=False)
+        return principal
 
 
 class DevelopmentAuthenticator:
@@ -86,6 +111,17 @@ async def _principal(
     if not principal.has_scopes(*needed):
         raise InsufficientScopeError(principal.subject, needed, principal.scopes)
     return principal
+
+
+async def principal_or_none(request: Request) -> Principal | None:
+    """The caller of a request when its token is valid, else None (for rate limiting)."""
+    authenticator: Authenticator | None = getattr(request.app.state, _STATE_ATTRIBUTE, None)
+    if authenticator is None:
+        return None
+    try:
+        return await authenticator.authenticate(request.headers.get("authorization"))
+    except TokenRejectedError:
+        return None
 
 
 def require_scope(*scopes: str) -> Any:

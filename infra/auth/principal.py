@@ -22,6 +22,8 @@ class Principal:
     scopes: frozenset[str]
     owner_id: UUID | None = None
     token_id: str | None = None
+    expires_at: float | None = None
+    """The token's `exp` (seconds since the epoch), when it came from a token."""
 
     @property
     def acts_for_any_owner(self) -> bool:

@@ -6,6 +6,7 @@ import re
 
 from starlette.requests import Request
 
+from infra.auth import principal_or_none
 from infra.settings import RouteClass
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -25,8 +26,11 @@ def classify_request(request: Request) -> RouteClass | None:
     return "queries" if request.method in _READ_METHODS else "commands"
 
 
-def principal_client_id(request: Request) -> str | None:
-    """`request.state.principal.client_id` when authentication has run; None when anonymous."""
-    principal = getattr(request.state, "principal", None)
-    client_id = getattr(principal, "client_id", None)
-    return client_id if isinstance(client_id, str) and client_id else None
+async def principal_client_id(request: Request) -> str | None:
+    """The client id of a request's valid bearer token; None when anonymous or invalid.
+
+    The limiter runs before routing, so it authenticates the token itself; the
+    authenticator remembers the verdict, and the route's own check is then a cache hit.
+    """
+    principal = await principal_or_none(request)
+    return principal.client_id if principal is not None else None

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from query_api.deps import Consistent, Page, ReadModels
+from query_api.deps import Consistent, Page, Reader, ReadModels, visible_to
 from query_api.errors import AccountNotFoundError, InvalidRangeError
 from query_api.parameters import CurrencyCode, StatusFilter, Timestamp
 from query_api.problems import query_responses
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
     summary="List accounts",
 )
 async def list_accounts(
+    principal: Reader,
     database: ReadModels,
     page: Page,
     consistency: Consistent,
@@ -38,6 +39,12 @@ async def list_accounts(
 
     A position token waits until the accounts projection has applied every event up to it.
     """
+    if not principal.acts_for_any_owner:
+        if owner_id is not None and not visible_to(principal, owner_id):
+            return AccountPage(items=[], next_cursor=None)  # another owner's: nothing to see
+        owner_id = principal.owner_id
+        if owner_id is None:
+            return AccountPage(items=[], next_cursor=None)  # acts for no owner at all
     filters = accounts.AccountFilters(owner_id=owner_id, status=status, currency=currency)
     listing = accounts.account_list(filters, page)
     await consistency.projection(ACCOUNTS)
@@ -55,7 +62,7 @@ async def list_accounts(
     summary="Read an account's summary",
 )
 async def get_account(
-    account_id: UUID, database: ReadModels, consistency: Consistent
+    account_id: UUID, database: ReadModels, consistency: Consistent, principal: Reader
 ) -> AccountOut:
     """The account's balance, status and version as the read model has it.
 
@@ -64,8 +71,8 @@ async def get_account(
     """
     await consistency.account(account_id)
     document = await accounts.find_account(database, account_id)
-    if document is None:
-        raise AccountNotFoundError(account_id)
+    if document is None or not visible_to(principal, document.get("owner_id")):
+        raise AccountNotFoundError(account_id)  # another owner's account is "not found" too
     return AccountOut.from_document(document)
 
 
@@ -80,6 +87,7 @@ async def get_statement(
     database: ReadModels,
     page: Page,
     consistency: Consistent,
+    principal: Reader,
     start: Annotated[
         Timestamp | None,
         Query(alias="from", description="RFC 3339; lines at or after this instant"),
@@ -97,10 +105,10 @@ async def get_statement(
         raise InvalidRangeError(f"from ({start.isoformat()}) is after to ({end.isoformat()}).")
     lines = accounts.statement(account_id, accounts.Period(start=start, end=end), page)
     await consistency.statement(account_id)
-    found = await lines.read(database)
-    unknown = not found.documents and page.cursor is None
-    if unknown and await accounts.find_account(database, account_id) is None:
+    account = await accounts.find_account(database, account_id)
+    if account is None or not visible_to(principal, account.get("owner_id")):
         raise AccountNotFoundError(account_id)
+    found = await lines.read(database)
     return StatementPage(
         account_id=account_id,
         items=[StatementLineOut.from_document(document) for document in found.documents],

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from query_api.deps import Consistent, ReadModels
+from query_api.deps import Consistent, Reader, ReadModels, visible_to
 from query_api.errors import OwnerNotFoundError
 from query_api.problems import query_responses
 from query_api.schemas.owners import PortfolioOut
@@ -23,13 +23,15 @@ router = APIRouter(prefix="/v1/owners", tags=["owners"])
     summary="Read an owner's portfolio",
 )
 async def get_portfolio(
-    owner_id: UUID, database: ReadModels, consistency: Consistent
+    owner_id: UUID, database: ReadModels, consistency: Consistent, principal: Reader
 ) -> PortfolioOut:
     """The owner's accounts and totals per currency (closed accounts excluded from totals).
 
     A portfolio gathers many accounts, so it takes a position token only: it waits until
     the portfolio projection has applied every event up to that position.
     """
+    if not visible_to(principal, owner_id):
+        raise OwnerNotFoundError(owner_id)
     await consistency.projection(PORTFOLIOS)
     document = await find_portfolio(database, owner_id)
     if document is None:

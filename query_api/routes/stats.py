@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from query_api.deps import Consistent, ReadModels
+from query_api.deps import Consistent, OverallReader, ReadModels
 from query_api.errors import InvalidRangeError
 from query_api.parameters import CurrencyCode, IsoDate
 from query_api.problems import query_responses
@@ -28,6 +28,7 @@ MAX_DAYS = 366
     summary="Daily volume per currency",
 )
 async def daily_volume(
+    principal: OverallReader,
     database: ReadModels,
     consistency: Consistent,
     currency: Annotated[CurrencyCode | None, Query(description="ISO 4217; omit for all")] = None,

@@ -11,13 +11,16 @@ import httpx
 
 
 def wait_for_view(
-    url: str, condition: Callable[[dict[str, Any]], bool], deadline_seconds: float = 20.0
+    client: httpx.Client,
+    path: str,
+    condition: Callable[[dict[str, Any]], bool],
+    deadline_seconds: float = 20.0,
 ) -> dict[str, Any]:
     """Read an eventually consistent view until `condition` holds or the deadline passes."""
     deadline = time.monotonic() + deadline_seconds
     last: httpx.Response | None = None
     while time.monotonic() < deadline:
-        last = httpx.get(url, timeout=5)
+        last = client.get(path, timeout=5)
         if last.status_code == 200 and condition(last.json()):
             body: dict[str, Any] = last.json()
             return body

@@ -19,11 +19,11 @@ pytestmark = pytest.mark.e2e
 def test_fifty_concurrent_withdrawals_never_overdraw_the_account(
     shared_system: RunningSystem,
 ) -> None:
-    with httpx.Client(base_url=shared_system.command_url, timeout=30) as commands:
+    with shared_system.client(timeout=30) as commands:
         account = open_account(commands, deposit=10_000, overdraft_limit=500)
 
     def withdraw(_: int) -> httpx.Response:
-        with httpx.Client(base_url=shared_system.command_url, timeout=30) as client:
+        with shared_system.client(timeout=30) as client:
             return client.post(
                 f"/v1/accounts/{account}/withdrawals", json={"amount": 300, "reference": "atm"}
             )
@@ -45,12 +45,12 @@ def test_fifty_concurrent_withdrawals_never_overdraw_the_account(
 def test_twenty_concurrent_retries_with_one_key_append_once_and_answer_alike(
     shared_system: RunningSystem,
 ) -> None:
-    with httpx.Client(base_url=shared_system.command_url, timeout=30) as commands:
+    with shared_system.client(timeout=30) as commands:
         account = open_account(commands, deposit=1_000)
     key = str(uuid4())
 
     def retry(_: int) -> httpx.Response:
-        with httpx.Client(base_url=shared_system.command_url, timeout=30) as client:
+        with shared_system.client(timeout=30) as client:
             return client.post(
                 f"/v1/accounts/{account}/withdrawals",
                 json={"amount": 100, "reference": "once"},
@@ -68,7 +68,7 @@ def test_twenty_concurrent_retries_with_one_key_append_once_and_answer_alike(
 
 
 def test_a_key_reused_with_another_body_is_refused(shared_system: RunningSystem) -> None:
-    with httpx.Client(base_url=shared_system.command_url, timeout=30) as commands:
+    with shared_system.client(timeout=30) as commands:
         account = open_account(commands, deposit=1_000)
         key = str(uuid4())
         first = commands.post(
@@ -90,7 +90,7 @@ def test_a_key_reused_with_another_body_is_refused(shared_system: RunningSystem)
 def test_a_refused_command_replays_its_refusal_even_once_it_would_succeed(
     shared_system: RunningSystem,
 ) -> None:
-    with httpx.Client(base_url=shared_system.command_url, timeout=30) as commands:
+    with shared_system.client(timeout=30) as commands:
         account = open_account(commands, deposit=10)
         key = str(uuid4())
         request = {

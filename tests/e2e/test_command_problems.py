@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def commands(shared_system: RunningSystem) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_system.command_url, timeout=10) as client:
+    with shared_system.client(timeout=10) as client:
         yield client
 
 

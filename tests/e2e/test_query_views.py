@@ -16,14 +16,16 @@ pytestmark = pytest.mark.e2e
 
 
 def command(system: RunningSystem, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{system.command_url}{path}", json=body, timeout=10)
+    with system.client() as commands:
+        response = commands.post(path, json=body)
     assert response.status_code in (200, 201, 202), response.text
     answer: dict[str, Any] = response.json()
     return answer
 
 
 def query(system: RunningSystem, path: str, **params: Any) -> httpx.Response:
-    response = httpx.get(f"{system.query_url}{path}", params=params, timeout=10)
+    with system.client() as queries:
+        response = queries.get(path, params=params)
     assert response.status_code == 200, response.text
     assert response.headers["x-consistency"] == "fresh", f"{path} was stale"
     return response
@@ -69,10 +71,12 @@ def test_every_view_reflects_the_commands_read_back_with_their_tokens(
         system, f"/v1/transfers/{requested['aggregate_id']}", min_version=requested["version"]
     ).json()
     assert (transfer["source_account_id"], transfer["amount"]) == (source_id, 200)
-    done = wait_for_view(
-        f"{system.query_url}/v1/transfers/{requested['aggregate_id']}",
-        lambda body: body["status"] == "completed",
-    )
+    with system.client() as queries:
+        done = wait_for_view(
+            queries,
+            f"/v1/transfers/{requested['aggregate_id']}",
+            lambda body: body["status"] == "completed",
+        )
     assert done["timeline"][0]["event_type"] == "TransferRequested"
 
     last = max(entry["position"] for entry in done["timeline"])

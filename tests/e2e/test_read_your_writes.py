@@ -52,8 +52,8 @@ def test_a_deposit_is_visible_in_the_first_read_with_its_token(
     system: RunningSystem, token: str
 ) -> None:
     with (
-        httpx.Client(base_url=system.command_url, timeout=10) as commands,
-        httpx.Client(base_url=system.query_url, timeout=10) as queries,
+        system.client(timeout=10) as commands,
+        system.client(timeout=10) as queries,
     ):
         account_id = open_account(commands)
 
@@ -65,8 +65,8 @@ def test_a_new_account_shows_in_its_owners_list_with_the_position_token(
 ) -> None:
     owner_id = str(uuid4())
     with (
-        httpx.Client(base_url=system.command_url, timeout=10) as commands,
-        httpx.Client(base_url=system.query_url, timeout=10) as queries,
+        system.client(timeout=10) as commands,
+        system.client(timeout=10) as queries,
     ):
         opened = commands.post("/v1/accounts", json={"owner_id": owner_id, "currency": "EUR"})
         assert opened.status_code == 201, opened.text
@@ -84,10 +84,10 @@ def test_a_token_from_the_future_answers_after_the_timeout_as_stale(
     system: RunningSystem,
 ) -> None:
     restart_query_api_with_timeout(system, SHORT_TIMEOUT_SECONDS)
-    with httpx.Client(base_url=system.command_url, timeout=10) as commands:
+    with system.client(timeout=10) as commands:
         account_id = open_account(commands, deposit=100)
 
-    with httpx.Client(base_url=system.query_url, timeout=10) as queries:
+    with system.client(timeout=10) as queries:
         fresh = queries.get(f"/v1/accounts/{account_id}", headers={"X-Min-Version": "2"})
         started = time.monotonic()
         stale = queries.get(f"/v1/accounts/{account_id}", headers={"X-Min-Version": "999999"})

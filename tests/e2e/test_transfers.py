@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 from uuid import UUID
 
-import httpx
 import pytest
 
 from domain.ledger import Ledger
@@ -27,15 +26,16 @@ def ledger(system: RunningSystem) -> Iterator[Ledger]:
 
 
 def request_transfer(system: RunningSystem, source: str, target: str, amount: int) -> UUID:
-    response = httpx.post(
-        f"{system.command_url}/v1/transfers",
-        json={
-            "source_account_id": source,
-            "target_account_id": target,
-            "amount": amount,
-            "reference": "e2e",
-        },
-    )
+    with system.client() as commands:
+        response = commands.post(
+            "/v1/transfers",
+            json={
+                "source_account_id": source,
+                "target_account_id": target,
+                "amount": amount,
+                "reference": "e2e",
+            },
+        )
     assert response.status_code == 202, response.text
     assert response.headers["Location"] == f"/v1/transfers/{response.json()['aggregate_id']}"
     return UUID(response.json()["aggregate_id"])
@@ -70,7 +70,7 @@ def wait_until_dead(system: RunningSystem, name: str) -> None:
 
 
 def test_a_transfer_moves_the_money_and_completes(system: RunningSystem, ledger: Ledger) -> None:
-    with httpx.Client(base_url=system.command_url) as commands:
+    with system.client() as commands:
         source, target = open_account(commands, deposit=1_000), open_account(commands)
 
     transfer_id = request_transfer(system, source, target, 400)
@@ -83,7 +83,7 @@ def test_a_transfer_moves_the_money_and_completes(system: RunningSystem, ledger:
 def test_a_transfer_without_funds_fails_without_touching_either_account(
     system: RunningSystem, ledger: Ledger
 ) -> None:
-    with httpx.Client(base_url=system.command_url) as commands:
+    with system.client() as commands:
         source, target = open_account(commands, deposit=100), open_account(commands)
 
     transfer_id = request_transfer(system, source, target, 400)
@@ -96,7 +96,7 @@ def test_a_transfer_without_funds_fails_without_touching_either_account(
 def test_a_transfer_killed_between_debit_and_credit_completes_exactly_once(
     system: RunningSystem, ledger: Ledger
 ) -> None:
-    with httpx.Client(base_url=system.command_url) as commands:
+    with system.client() as commands:
         source, target = open_account(commands, deposit=1_000), open_account(commands)
     kill_transfer_process_after(system, "TransferRequested")
 
@@ -115,7 +115,7 @@ def test_a_transfer_killed_between_debit_and_credit_completes_exactly_once(
 def test_a_failed_credit_killed_after_the_reversal_reverses_exactly_once(
     system: RunningSystem, ledger: Ledger
 ) -> None:
-    with httpx.Client(base_url=system.command_url) as commands:
+    with system.client() as commands:
         source, target = open_account(commands, deposit=1_000), open_account(commands)
         assert commands.post(f"/v1/accounts/{target}/close").status_code == 200
     kill_transfer_process_after(system, "TransferDebited")

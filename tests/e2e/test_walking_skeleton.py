@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import RunningSystem
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.e2e
 def test_an_account_opened_and_funded_over_http_shows_its_balance_in_the_query_api(
     system: RunningSystem,
 ) -> None:
-    with httpx.Client(base_url=system.command_url, timeout=10) as commands:
+    with system.client() as commands:
         opened = commands.post("/v1/accounts", json={"owner_id": str(uuid4()), "currency": "EUR"})
         assert opened.status_code == 201, opened.text
         account_id = opened.json()["aggregate_id"]
@@ -26,9 +25,8 @@ def test_an_account_opened_and_funded_over_http_shows_its_balance_in_the_query_a
             )
             assert deposited.status_code == 200, deposited.text
 
-    view = wait_for_view(
-        f"{system.query_url}/v1/accounts/{account_id}", lambda body: body["version"] == 4
-    )
+    with system.client() as queries:
+        view = wait_for_view(queries, f"/v1/accounts/{account_id}", lambda b: b["version"] == 4)
 
     assert view["balance"] == 1255
     assert view["currency"] == "EUR"
@@ -36,7 +34,8 @@ def test_an_account_opened_and_funded_over_http_shows_its_balance_in_the_query_a
 
 
 def test_an_unknown_account_is_a_not_found_problem(system: RunningSystem) -> None:
-    response = httpx.get(f"{system.query_url}/v1/accounts/{uuid4()}")
+    with system.client() as queries:
+        response = queries.get(f"/v1/accounts/{uuid4()}")
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

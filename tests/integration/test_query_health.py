@@ -84,10 +84,10 @@ async def test_metrics_count_requests_per_route_template(client: httpx.AsyncClie
     text = (await client.get("/metrics")).text
 
     assert (
-        'ledger_query_requests_total{method="GET",route="/v1/accounts/{account_id}",status="404"}'
-        in text
+        'ledger_http_requests_total{method="GET",route="/v1/accounts/{account_id}",'
+        'service="query-api",status="404"}' in text
     )
-    assert "ledger_query_request_seconds_bucket" in text
+    assert "ledger_http_request_seconds_bucket" in text
 
 
 async def test_a_correlation_id_is_echoed(client: httpx.AsyncClient) -> None:

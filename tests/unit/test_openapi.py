@@ -8,10 +8,14 @@ import pytest
 from fastapi import FastAPI
 
 from command_api.app import create_app as create_command_app
-from infra.settings import Settings
+from infra.auth import KNOWN_SCOPES, operation_scopes
+from infra.settings import AuthSettings, Settings
 from query_api.app import create_app as create_query_app
 
 APPS = {"command": create_command_app, "query": create_query_app}
+SETTINGS = Settings(
+    auth=AuthSettings(issuer="https://issuer.test", jwks_url="https://issuer.test/jwks.json")
+)
 
 
 def operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
@@ -32,7 +36,7 @@ def schema_of(app: FastAPI, reference: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_every_error_response_is_a_problem_with_an_example(name: str) -> None:
-    app = APPS[name](Settings())
+    app = APPS[name](SETTINGS)
     for method, path, operation in operations(app):
         for status, response in operation["responses"].items():
             if int(status) < 400:
@@ -43,7 +47,7 @@ def test_every_error_response_is_a_problem_with_an_example(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_every_success_body_has_an_example(name: str) -> None:
-    app = APPS[name](Settings())
+    app = APPS[name](SETTINGS)
     for method, path, operation in operations(app):
         success = next(r for s, r in operation["responses"].items() if int(s) < 300)
         schema = success["content"]["application/json"]["schema"]
@@ -52,9 +56,17 @@ def test_every_success_body_has_an_example(name: str) -> None:
 
 
 def test_every_command_body_has_an_example() -> None:
-    app = create_command_app(Settings())
+    app = create_command_app(SETTINGS)
     for method, path, operation in operations(app):
         body = operation.get("requestBody")
         if body is not None:
             schema = body["content"]["application/json"]["schema"]
             assert schema_of(app, schema).get("examples"), f"{method.upper()} {path} body"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_v1_route_declares_the_scope_it_needs(name: str) -> None:
+    app = APPS[name](SETTINGS)
+    for method, path, operation in operations(app):
+        scopes = operation_scopes(operation)
+        assert scopes and scopes <= KNOWN_SCOPES, f"{method.upper()} {path} declares no scope"

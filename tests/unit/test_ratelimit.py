@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from infra.auth import Principal, RejectionReason, TokenRejectedError
 from infra.ratelimit import Decision, classify_request, principal_client_id
 from infra.ratelimit.middleware import rate_limit_headers
 from infra.ratelimit.window import WindowCounts, limit_state, seconds_until_admitted
@@ -102,17 +104,37 @@ def test_requests_are_classified_by_method_and_path(
     assert classify_request(_request(method, path)) == route_class
 
 
-def test_the_client_id_comes_from_the_authenticated_principal() -> None:
-    class Principal:
-        client_id = "bulk-importer"
+class StubAuthenticator:
+    """Accepts exactly `Bearer good`, as the client `bulk-importer`."""
 
-    assert principal_client_id(_request("GET", "/v1/stats", {"principal": Principal()})) == (
-        "bulk-importer"
-    )
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if authorization == "Bearer good":
+            return Principal("bulk-importer", "bulk-importer", frozenset({"ledger:write"}))
+        raise TokenRejectedError(RejectionReason.MALFORMED_TOKEN)
 
 
-def test_a_request_without_a_principal_is_anonymous() -> None:
-    assert principal_client_id(_request("GET", "/v1/stats")) is None
+def _request_with_token(authorization: str | None) -> Request:
+    app = FastAPI()
+    app.state.ledger_authenticator = StubAuthenticator()
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/accounts",
+        "headers": headers,
+        "query_string": b"",
+        "app": app,
+    }
+    return Request(scope)
+
+
+async def test_the_client_id_comes_from_a_valid_bearer_token() -> None:
+    assert await principal_client_id(_request_with_token("Bearer good")) == "bulk-importer"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer forged", "Basic dXNlcjpwdw=="])
+async def test_a_request_without_a_valid_token_is_anonymous(authorization: str | None) -> None:
+    assert await principal_client_id(_request_with_token(authorization)) is None
 
 
 def test_headers_report_the_binding_limit_and_retry_after_only_when_refused() -> None:

@@ -13,9 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from infra.auth import Principal, RejectionReason, Scope, TokenRejectedError, TokenVerifier
+from infra.auth.dependencies import BearerAuthenticator
 from tests.auth_fixtures import (
     AUDIENCE,
     ISSUER,
+    FakeClock,
     LocalKey,
     StaticKeySource,
     b64url,
@@ -53,6 +55,7 @@ async def test_a_valid_token_yields_its_principal(verifier: TokenVerifier) -> No
         scopes=frozenset({"ledger:read", "ledger:write"}),
         owner_id=owner,
         token_id="token-1",
+        expires_at=float(claims["exp"]),
     )
 
 
@@ -259,3 +262,22 @@ async def test_the_error_message_never_contains_the_token(verifier: TokenVerifie
     error = await rejection(verifier, token)
 
     assert token not in str(error) and token not in repr(error.args)
+
+
+async def test_an_authenticator_checks_a_reused_token_once_until_it_expires() -> None:
+    calls: list[str] = []
+
+    class CountingVerifier:
+        async def verify(self, token: str) -> Principal:
+            calls.append(token)
+            return Principal("c", "c", frozenset({"ledger:read"}), expires_at=1_010.0)
+
+    clock = FakeClock(1_000.0)
+    authenticator = BearerAuthenticator(CountingVerifier(), clock=clock)  # type: ignore[arg-type]
+
+    await authenticator.authenticate("Bearer abc")
+    await authenticator.authenticate("Bearer abc")
+    clock.advance(11)
+    await authenticator.authenticate("Bearer abc")
+
+    assert calls == ["abc", "abc"]
