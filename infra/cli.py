@@ -7,6 +7,7 @@ import typer
 from infra import runner
 from infra.auth.cli import app as auth_app
 from infra.events_cli import app as events_app
+from infra.local_auth import apply_local_auth
 from infra.settings import Settings
 from infra.stack.cli import app as stack_app
 
@@ -50,6 +51,7 @@ def down() -> None:
 
 def main() -> None:
     """Entry point of the `ledger` console script."""
+    apply_local_auth()
     app()
 
 

@@ -38,6 +38,11 @@ class Service:
 def services(settings: Settings) -> list[Service]:
     """Every process `ledger up` runs, in start order."""
     return [
+        Service(
+            "token-issuer",
+            "infra.issuer",
+            _url(settings.auth.issuer_host, settings.auth.issuer_port),
+        ),
         Service("relay", "infra.relay", _url(settings.relay.host, settings.relay.port)),
         Service(
             "projector",
@@ -115,7 +120,11 @@ def up(settings: Settings, *, detach: bool) -> None:
     """Bring up the stack and the services; in the foreground, stop all on Ctrl-C."""
     stack_up(settings)
     start_services(settings)
+    gateway = f"https://{settings.gateway.host}:{settings.gateway.https_port}"
+    certificate = settings.stack.dir / "nginx" / "tls" / "gateway.crt"
     console.print("[bold green]Ledger is up[/]")
+    console.print(f"  gateway      {gateway}  (certificate: {certificate})")
+    console.print(f"  tokens       {gateway}/oauth/token  (clients: ledger auth create-client)")
     console.print(f"  command API  http://{settings.command.host}:{settings.command.port}/docs")
     console.print(f"  query API    http://{settings.query.host}:{settings.query.port}/docs")
     if detach:
