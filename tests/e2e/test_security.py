@@ -335,3 +335,27 @@ def test_responses_carry_security_headers_and_no_cors_by_default(
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-origin" not in preflight.headers
     assert len(response.headers["x-request-id"]) >= 16
+
+
+def test_an_oversized_body_is_refused_by_the_gateway_with_a_problem(
+    shared_system: RunningSystem,
+) -> None:
+    with shared_system.client() as client:
+        response = client.post(
+            "/v1/accounts",
+            content=b"{" + b" " * (shared_system.settings.gateway.max_body_bytes + 1) + b"}",
+            headers={"content-type": "application/json"},
+        )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
+
+
+def test_plain_http_is_redirected_to_https(shared_system: RunningSystem) -> None:
+    http_port = shared_system.settings.gateway.http_port
+
+    response = httpx.get(f"http://127.0.0.1:{http_port}/v1/accounts", follow_redirects=False)
+
+    assert response.status_code in (301, 308)
+    assert response.headers["location"].startswith("https://")
