@@ -11,6 +11,9 @@ latency, milliseconds).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,15 +23,17 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, OperationalError, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from domain.accounts import Account
 from domain.transfers import Transfer
-from infra.eventstore import EVENTS_TABLE, envelope_from, open_ledger
+from infra.eventstore import EVENTS_TABLE, NOTIFY_CHANNEL, envelope_from, open_ledger
 from infra.settings import Settings
 from projectors.envelope import EventEnvelope
+
+log = logging.getLogger(__name__)
 
 TABLE = sql.Identifier(EVENTS_TABLE)
 
@@ -115,6 +120,11 @@ class EventHistory:
         self._pool = pool
         self._mapper = mapper
         self._topics = event_topics()
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types the ledger records."""
+        return frozenset(self._topics)
 
     async def head(self) -> int:
         """The newest position recorded (0 for an empty log)."""
@@ -240,3 +250,58 @@ def _notification(row: dict[str, Any]) -> Notification:
         topic=row["topic"],
         state=bytes(row["state"]),
     )
+
+
+class LogListener:
+    """One LISTEN connection per process, waking every follower when the log grows.
+
+    Followers note `generation` before they read, then `wait_for_news(generation)`: an
+    append that lands between their read and their wait still wakes them. If the
+    connection drops, waits simply time out (followers then re-read: polling at the
+    heartbeat rate) until it is back.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.generation = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start listening in the background (idempotent)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="log-listener")
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def wait_for_news(self, seen: int, patience: float) -> bool:
+        """True once the log grew after `seen`; False after `patience` seconds without news."""
+        async with self._changed:
+            try:
+                async with asyncio.timeout(patience):
+                    await self._changed.wait_for(lambda: self.generation > seen)
+            except TimeoutError:
+                return False
+        return True
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                async with await AsyncConnection.connect(self._url, autocommit=True) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+                    backoff = 0.5
+                    async for _ in conn.notifies():
+                        async with self._changed:
+                            self.generation += 1
+                            self._changed.notify_all()
+            except (OperationalError, OSError) as error:
+                log.warning("log listener lost its connection (%s); retrying", error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)

@@ -15,6 +15,7 @@ from pymongo.errors import ConnectionFailure
 
 from infra.auth import TokenVerifier
 from infra.edge import install_edge
+from infra.history import LogListener, open_history
 from infra.http_problems import install_problem_handlers
 from infra.mongo import make_client, read_models
 from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
@@ -27,6 +28,7 @@ from query_api.consistency.service import Consistency
 from query_api.consistency.watcher import ConsistencyWatcher
 from query_api.problems import install_query_problems
 from query_api.routes import accounts, health, owners, stats, transfers
+from query_api.routes import history as history_routes
 from query_api.views.indexes import ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,15 @@ def create_app(
             watcher, events, settings.query.consistency_timeout_seconds
         )
         app.state.query_settings = settings.query
+        listener = LogListener(settings.postgres.url.get_secret_value())
+        app.state.log_listener = listener
+        history = open_history(settings)
+        app.state.history = await history.__aenter__()
         try:
             yield
         finally:
+            await listener.stop()
+            await history.__aexit__(None, None, None)
             for task in (watching, indexing):
                 if task is not None:
                     task.cancel()
@@ -93,7 +101,7 @@ def create_app(
     app.add_middleware(ConsistencyHeaderMiddleware)
     install_edge(app, settings, "query-api", verifier=verifier, limiter=limiter)
     app.include_router(health.router)
-    for module in (accounts, owners, transfers, stats):
+    for module in (accounts, history_routes, owners, transfers, stats):
         app.include_router(module.router)
     return app
 

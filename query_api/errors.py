@@ -56,3 +56,15 @@ class PageSizeError(QueryError):
 
 class ConsistencyTokenError(QueryError):
     """A consistency token that this view cannot honour, or two of them at once."""
+
+
+class UnknownEventTypeFilterError(QueryError):
+    """A `type` filter names an event type the ledger does not record."""
+
+
+class HistoryNotFoundError(QueryError):
+    """No events (yet, or at that moment) for this account."""
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(f"Account {account_id} has no recorded history at that point.")
+        self.account_id = account_id

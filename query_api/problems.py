@@ -59,6 +59,15 @@ PROBLEMS: dict[type[Exception], ProblemMapping] = {
         "Invalid consistency token",
         "This view spans many aggregates: give a position token, not a version.",
     ),
+    errors.UnknownEventTypeFilterError: ProblemMapping(
+        422, "unknown-event-type", "Unknown event type", "unknown event type(s): MoneyPrinted"
+    ),
+    errors.HistoryNotFoundError: ProblemMapping(
+        404,
+        "history-not-found",
+        "No history",
+        "Account 3f1c… has no recorded history at that point.",
+    ),
     ConnectionFailure: ProblemMapping(
         503,
         "read-store-unavailable",

@@ -1,0 +1,227 @@
+"""The event history: pages and NDJSON streams of the log, an account's history and past states.
+
+Read straight from the event store (never from the read models), so it is exact and
+complete; the query API only ever reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from prometheus_client import Gauge
+
+from infra.auth import Principal, Scope, require_scope
+from infra.history import EventFilter, EventHistory, LogListener, UnknownEventTypeError
+from projectors import accounts as account_projection
+from projectors.envelope import EventEnvelope
+from query_api.deps import visible_to
+from query_api.errors import HistoryNotFoundError, InvalidRangeError, UnknownEventTypeFilterError
+from query_api.parameters import Timestamp
+from query_api.problems import query_responses
+from query_api.schemas.accounts import AccountOut
+from query_api.schemas.history import AccountHistory, EventOut, EventPage
+
+router = APIRouter(tags=["history"])
+
+HEARTBEAT_SECONDS = 5.0
+STREAM_PAGE = 500
+FOLLOWERS = Gauge("ledger_history_followers", "NDJSON streams currently open")
+
+LogReader = Annotated[Principal, require_scope(Scope.EVENTS_READ, Scope.ALL_OWNERS)]
+"""The global log spans every owner: it needs `events:read` and `ledger:all-owners`."""
+HistoryReader = Annotated[Principal, require_scope(Scope.EVENTS_READ)]
+
+TypeFilter = Annotated[list[str] | None, Query(alias="type", description="Event type; repeat")]
+AfterFilter = Annotated[
+    int, Query(ge=0, le=2**63 - 1, description="Only events after this position")
+]
+AggregateFilter = Annotated[UUID | None, Query(description="Only this aggregate's events")]
+FromFilter = Annotated[
+    Timestamp | None, Query(alias="from", description="Recorded at or after (RFC 3339)")
+]
+ToFilter = Annotated[Timestamp | None, Query(alias="to", description="Recorded before (RFC 3339)")]
+
+
+def history_of(request: Request) -> EventHistory:
+    """The app's event-history reader."""
+    history: EventHistory = request.app.state.history
+    return history
+
+
+def event_filter(
+    after: int,
+    types: list[str] | None,
+    aggregate_id: UUID | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> EventFilter:
+    """Validated filters (a range must run forwards)."""
+    if start is not None and end is not None and start >= end:
+        raise InvalidRangeError(f"from ({start.isoformat()}) is not before to ({end.isoformat()}).")
+    return EventFilter(
+        after=after,
+        types=frozenset(types or ()),
+        aggregate_id=aggregate_id,
+        recorded_from=start,
+        recorded_to=end,
+    )
+
+
+def event_out(event: EventEnvelope) -> EventOut:
+    """The API shape of one envelope."""
+    return EventOut.model_validate(event.to_json())
+
+
+@router.get(
+    "/v1/events",
+    response_model=EventPage,
+    responses=query_responses(422),
+    summary="Read a page of the global log",
+)
+async def events_page(
+    request: Request,
+    principal: LogReader,
+    after: AfterFilter = 0,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+    types: TypeFilter = None,
+    aggregate_id: AggregateFilter = None,
+    start: FromFilter = None,
+    end: ToFilter = None,
+) -> EventPage:
+    """Events after a position, in log order, filtered by type, aggregate and recorded time."""
+    wanted = event_filter(after, types, aggregate_id, start, end)
+    try:
+        page = await history_of(request).page(wanted, limit)
+    except UnknownEventTypeError as error:
+        raise UnknownEventTypeFilterError(str(error)) from None
+    return EventPage(events=[event_out(e) for e in page.events], next_after=page.next_after)
+
+
+@router.get(
+    "/v1/events/stream",
+    responses={
+        **query_responses(422),
+        200: {"content": {"application/x-ndjson": {"example": json.dumps({"position": 41})}}},
+    },
+    response_class=StreamingResponse,
+    summary="Stream the global log as NDJSON (optionally following it live)",
+)
+async def events_stream(
+    request: Request,
+    principal: LogReader,
+    after: AfterFilter = 0,
+    types: TypeFilter = None,
+    aggregate_id: AggregateFilter = None,
+    start: FromFilter = None,
+    end: ToFilter = None,
+    follow: Annotated[
+        bool, Query(description="Keep streaming new events as they are recorded")
+    ] = False,
+) -> StreamingResponse:
+    """One event per line. With `follow`, the stream stays open: new events arrive as they are
+    recorded (woken by the store's NOTIFY), and a `{"heartbeat": …}` line every few seconds
+    keeps idle connections alive. Ends when the client goes away."""
+    wanted = event_filter(after, types, aggregate_id, start, end)
+    if wanted.types:
+        unknown = wanted.types - set(history_of(request).event_types)
+        if unknown:
+            raise UnknownEventTypeFilterError(str(UnknownEventTypeError(sorted(unknown))))
+    lines = _lines(history_of(request), request.app.state.log_listener, wanted, follow)
+    # X-Accel-Buffering: the gateway must pass lines on as they come, not buffer them.
+    return StreamingResponse(
+        lines, media_type="application/x-ndjson", headers={"X-Accel-Buffering": "no"}
+    )
+
+
+async def _lines(
+    history: EventHistory, listener: LogListener, wanted: EventFilter, follow: bool
+) -> AsyncIterator[bytes]:
+    FOLLOWERS.inc()
+    try:
+        cursor = wanted
+        while True:
+            seen = listener.generation
+            page = await history.page(cursor, STREAM_PAGE)
+            for event in page.events:
+                yield (json.dumps(event.to_json(), separators=(",", ":")) + "\n").encode()
+            cursor = EventFilter(**{**vars(cursor), "after": page.next_after})
+            if not page.exhausted:
+                continue
+            if not follow or (wanted.recorded_to and datetime.now(UTC) >= wanted.recorded_to):
+                return
+            listener.start()
+            if not await listener.wait_for_news(seen, HEARTBEAT_SECONDS):
+                beat = {"heartbeat": datetime.now(UTC).isoformat(), "after": cursor.after}
+                yield (json.dumps(beat) + "\n").encode()
+    finally:
+        FOLLOWERS.dec()
+
+
+async def _account_events(
+    request: Request, principal: Principal, account_id: UUID, wanted: EventFilter
+) -> list[EventEnvelope]:
+    events = [e async for e in history_of(request).stream(wanted)]
+    opened = events[0] if events and events[0].event_type == "AccountOpened" else None
+    if opened is None:
+        first = await history_of(request).page(EventFilter(aggregate_id=account_id), 1)
+        opened = first.events[0] if first.events else None
+    if opened is None or opened.event_type != "AccountOpened":
+        raise HistoryNotFoundError(account_id)
+    if not visible_to(principal, opened.data.get("owner_id")):
+        raise HistoryNotFoundError(account_id)
+    return events
+
+
+@router.get(
+    "/v1/accounts/{account_id}/history",
+    response_model=AccountHistory,
+    responses=query_responses(404, 422),
+    summary="Read one account's events",
+)
+async def account_history(
+    account_id: UUID, request: Request, principal: HistoryReader
+) -> AccountHistory:
+    """Every event of the account, in version order, from the event store."""
+    events = await _account_events(
+        request, principal, account_id, EventFilter(aggregate_id=account_id)
+    )
+    return AccountHistory(account_id=account_id, events=[event_out(e) for e in events])
+
+
+@router.get(
+    "/v1/accounts/{account_id}/as-of",
+    response_model=AccountOut,
+    responses=query_responses(404, 422),
+    summary="Read an account's state at a past version or moment",
+)
+async def account_as_of(
+    account_id: UUID,
+    request: Request,
+    principal: HistoryReader,
+    version: Annotated[
+        int | None, Query(ge=1, description="State right after this version")
+    ] = None,
+    at: Annotated[Timestamp | None, Query(description="State at this moment (RFC 3339)")] = None,
+) -> AccountOut:
+    """The account as it was, computed from its events (recorded time for `at`)."""
+    if (version is None) == (at is None):
+        raise InvalidRangeError("Give exactly one of version and at.")
+    wanted = EventFilter(
+        aggregate_id=account_id,
+        recorded_to=at + timedelta(microseconds=1) if at is not None else None,
+    )
+    events = await _account_events(request, principal, account_id, wanted)
+    if version is not None:
+        events = [e for e in events if e.aggregate_version <= version]
+    state: dict[str, Any] | None = None
+    for event in events:
+        state = account_projection.apply(state, event) or state
+    if state is None or (version is not None and state["version"] < version):
+        raise HistoryNotFoundError(account_id)
+    return AccountOut.from_document(state)
