@@ -43,7 +43,7 @@ test: install ## Lint, then every test against the real stack (started if needed
 
 bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/ledger stack up
-	$(BIN)/python -m bench
+	$(BIN)/python -m tests.benchmarks
 
 clean: ## Stop everything and delete the stack's data (keeps downloads)
 	-$(BIN)/ledger down

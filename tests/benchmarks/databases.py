@@ -21,6 +21,11 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
+def database_name(url: str) -> str:
+    """The database a URL points at."""
+    return urlsplit(url).path.strip("/")
+
+
 @contextmanager
 def fresh_database(server_url: str, purpose: str) -> Iterator[str]:
     """Create an empty database named for the run; drop it afterwards, even on Ctrl-C."""
@@ -33,9 +38,7 @@ def fresh_database(server_url: str, purpose: str) -> Iterator[str]:
         with psycopg.connect(server_url, autocommit=True) as conn:
             # FORCE: a server we failed to stop must not keep the database alive.
             conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(database)
-                )
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
 
 

@@ -12,6 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from tests.benchmarks import cpu
+from tests.benchmarks.databases import database_name
 
 
 class Sample(Aggregate):
@@ -42,6 +43,7 @@ class LibraryResult:
     saves_per_second: float
     cpu_ms_per_save_python: float
     cpu_ms_per_save_postgres: float
+    others_cpu_percent: float
 
 
 def library_environment(database_url: str, pool_size: int) -> dict[str, str]:
@@ -64,12 +66,15 @@ def measure_library(
     """Run `Samples.create` flat out on each thread count in turn, on one application."""
     app = Samples(env=library_environment(database_url, max(thread_counts)))
     try:
-        return [_measure(app, threads, warmup, duration) for threads in thread_counts]
+        database = database_name(database_url)
+        return [_measure(app, database, threads, warmup, duration) for threads in thread_counts]
     finally:
         app.close()
 
 
-def _measure(app: Samples, threads: int, warmup: float, duration: float) -> LibraryResult:
+def _measure(
+    app: Samples, database: str, threads: int, warmup: float, duration: float
+) -> LibraryResult:
     start = time.perf_counter()
     window = (start + warmup, start + warmup + duration)
     counts = [0] * threads
@@ -93,13 +98,13 @@ def _measure(app: Samples, threads: int, warmup: float, duration: float) -> Libr
     for worker in workers:
         worker.start()
     time.sleep(warmup)
-    before = cpu.snapshot(None)
+    before = cpu.snapshot(None, database)
     try:
         for worker in workers:
             worker.join()
     finally:
         stop.set()  # on Ctrl-C, the workers finish their current save and stop
-    used = cpu.used_between(before, cpu.snapshot(None))
+    used = cpu.used_between(before, cpu.snapshot(None, database))
     saves = sum(counts)
     return LibraryResult(
         threads=threads,
@@ -108,4 +113,5 @@ def _measure(app: Samples, threads: int, warmup: float, duration: float) -> Libr
         saves_per_second=saves / duration,
         cpu_ms_per_save_python=1000 * used.load_generator / max(saves, 1),
         cpu_ms_per_save_postgres=1000 * used.postgres / max(saves, 1),
+        others_cpu_percent=100 * used.others_fraction,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import uvloop
@@ -16,6 +17,7 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 JSON_HEADERS = {"content-type": "application/json"}
 
 Probe = TypeVar("Probe")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,40 @@ def generate_load(
     `probe` is called (in a thread) as the window opens and as it closes.
     """
     result: LoadResult[Probe] = LoadResult(concurrency=concurrency, seconds=duration)
-    uvloop.run(_drive(base_url, next_request, probe, result, warmup, duration))
+    run_on_uvloop(_drive(base_url, next_request, probe, result, warmup, duration))
     return result
+
+
+def run_on_uvloop(work: Coroutine[Any, Any, Result]) -> Result:
+    """Run `work` on a fresh uvloop; SIGTERM cancels it, and surfaces as KeyboardInterrupt.
+
+    A Python signal handler that raises inside the loop would be caught by whichever
+    callback was running (uvloop reports it and carries on), so the loop handles SIGTERM
+    itself, the way asyncio.Runner handles Ctrl-C.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    terminated = False
+
+    async def cancellable() -> Result:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        return await work
+
+    try:
+        return uvloop.run(cancellable())
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 async def _drive(

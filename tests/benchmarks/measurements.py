@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import signal
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from infra.stack.processes import wait_until
 from tests.benchmarks import cpu
-from tests.benchmarks.databases import last_position, write_transactions
+from tests.benchmarks.command_server import CommandServer
+from tests.benchmarks.databases import database_name, last_position, write_transactions
 from tests.benchmarks.load import LoadResult, Request, generate_load
 from tests.benchmarks.workloads import Workload
+
+TIMINGS_SECONDS = 5.0
 
 
 class Probe(NamedTuple):
@@ -20,7 +27,7 @@ class Probe(NamedTuple):
 
 @dataclass(frozen=True)
 class CellResult:
-    """The figures of one recorder × workload × concurrency cell."""
+    """The figures of one recorder, workload and concurrency cell."""
 
     recorder: str
     workload: str
@@ -38,6 +45,8 @@ class CellResult:
     postgres_cpu_ms_per_command: float
     load_generator_cpu_ms_per_command: float
     machine_busy_percent: float
+    others_cpu_percent: float
+    recorder_transactions: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,25 +62,36 @@ def measure_cell(
     workload: Workload,
     concurrency: int,
     *,
-    server_url: str,
-    server_pid: int,
+    server: CommandServer,
     database_url: str,
     plan: CellPlan,
 ) -> CellResult:
     """Drive one workload at one concurrency and read back what it did."""
+    database = database_name(database_url)
+    timings = server.commit_timings_path
+    # An instrumented server starts timing its transactions at SIGUSR1, reports at SIGUSR2.
+    window_signals = iter((signal.SIGUSR1, signal.SIGUSR2))
+    if timings is not None:
+        timings.unlink(missing_ok=True)
 
     def probe() -> Probe:
-        return Probe(cpu.snapshot(server_pid), last_position(database_url))
+        if timings is not None:
+            os.kill(server.pid, next(window_signals))
+        return Probe(cpu.snapshot(server.pid, database), last_position(database_url))
 
     load = generate_load(
-        server_url,
+        server.url,
         workload.next_request,
         probe,
         concurrency=concurrency,
         warmup=plan.warmup,
         duration=plan.duration,
     )
-    return summarise(recorder, workload.name, load, database_url)
+    result = summarise(recorder, workload.name, load, database_url)
+    if timings is None:
+        return result
+    wait_until(timings.exists, TIMINGS_SECONDS, f"the server's report in {timings}")
+    return replace(result, recorder_transactions=json.loads(timings.read_text()))
 
 
 def summarise(
@@ -105,20 +125,21 @@ def summarise(
         postgres_cpu_ms_per_command=1000 * used.postgres / commands,
         load_generator_cpu_ms_per_command=1000 * used.load_generator / commands,
         machine_busy_percent=100 * used.machine_busy_fraction,
+        others_cpu_percent=100 * used.others_fraction,
     )
 
 
 def measure_ceiling(
-    server_url: str, server_pid: int, concurrency: int, plan: CellPlan
+    server: CommandServer, database_url: str, concurrency: int, plan: CellPlan
 ) -> CellResult:
     """The load generator against `GET /health`: the most it can drive while sharing the CPUs."""
     health = Request("/health")
 
     def probe() -> Probe:
-        return Probe(cpu.snapshot(server_pid), 0)
+        return Probe(cpu.snapshot(server.pid, database_name(database_url)), 0)
 
     load = generate_load(
-        server_url,
+        server.url,
         lambda: health,
         probe,
         concurrency=concurrency,

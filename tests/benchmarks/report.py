@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ class BenchResult:
 def library_table(results: list[LibraryResult]) -> Table:
     """The reference rows: the raw library's saves per second."""
     table = Table(title="Reference: eventsourcing app.save() of one new aggregate (no HTTP)")
-    for heading in ("threads", "saves/s", "CPU ms/save Python", "CPU ms/save PostgreSQL"):
+    headings = ("threads", "saves/s", "CPU ms/save Python", "CPU ms/save PostgreSQL", "others %")
+    for heading in headings:
         table.add_column(heading, justify="right")
     for row in results:
         table.add_row(
@@ -39,27 +41,37 @@ def library_table(results: list[LibraryResult]) -> Table:
             f"{row.saves_per_second:,.0f}",
             f"{row.cpu_ms_per_save_python:.2f}",
             f"{row.cpu_ms_per_save_postgres:.2f}",
+            f"{row.others_cpu_percent:.0f}",
         )
     return table
 
 
 def commands_table(cells: list[CellResult], library_one_thread: float | None) -> Table:
-    """One row per recorder × workload × concurrency."""
-    table = Table(title="Command API through HTTP: deposits (2xx only)")
+    """One row per recorder, workload and concurrency."""
+    table = Table(
+        title="Command API through HTTP: deposits (2xx only)",
+        caption=(
+            "CPU ms/cmd: CPU time per 2xx command of the server process, of PostgreSQL (its "
+            "shared processes and this database's backends) and of this load generator. "
+            "others %: share of the machine busy with anything else; rows where it is high "
+            "were disturbed."
+        ),
+    )
     table.add_column("recorder")
     table.add_column("workload")
     for heading in (
         "clients",
-        "commands/s",
-        "p50 ms",
-        "p99 ms",
+        "commands\n/s",
+        "p50\nms",
+        "p99\nms",
         "errors",
-        "× library 1-thread",
-        "commits/command",
-        "CPU ms/cmd server",
-        "CPU ms/cmd PG",
-        "CPU ms/cmd load gen",
-        "machine busy %",
+        "vs library\n1 thread",
+        "commits\n/command",
+        "CPU ms/cmd\nserver",
+        "CPU ms/cmd\nPostgreSQL",
+        "CPU ms/cmd\nload gen",
+        "machine\nbusy %",
+        "others\n%",
     ):
         table.add_column(heading, justify="right")
     for cell in cells:
@@ -77,6 +89,39 @@ def commands_table(cells: list[CellResult], library_one_thread: float | None) ->
             f"{cell.postgres_cpu_ms_per_command:.2f}",
             f"{cell.load_generator_cpu_ms_per_command:.2f}",
             f"{cell.machine_busy_percent:.0f}",
+            f"{cell.others_cpu_percent:.0f}",
+        )
+    return table
+
+
+def transactions_table(cells: list[CellResult]) -> Table | None:
+    """What the instrumented server saw of its recorder's transactions; None if not measured."""
+    measured = [cell for cell in cells if cell.recorder_transactions]
+    if not measured:
+        return None
+    table = Table(title="Recorder transactions inside the server (--commit-timings)")
+    table.add_column("recorder")
+    table.add_column("workload")
+    for heading in (
+        "clients",
+        "transactions\n/s",
+        "commands\n/transaction",
+        "ms until\nlocked",
+        "ms lock held\nmean",
+        "ms lock held\np99",
+    ):
+        table.add_column(heading, justify="right")
+    for cell in measured:
+        timings = cell.recorder_transactions or {}
+        table.add_row(
+            cell.recorder,
+            cell.workload,
+            str(cell.concurrency),
+            f"{timings.get('transactions', 0) / cell.seconds:,.0f}",
+            f"{timings.get('mean_batch', 0):.1f}",
+            f"{timings.get('until_locked_mean_ms', 0):.2f}",
+            f"{timings.get('lock_held_mean_ms', 0):.2f}",
+            f"{timings.get('lock_held_p99_ms', 0):.2f}",
         )
     return table
 
@@ -89,14 +134,14 @@ def print_ceiling(console: Console, ceiling: CellResult) -> None:
         f"{_errors(ceiling.errors)}); CPU ms per request: load generator "
         f"{ceiling.load_generator_cpu_ms_per_command:.2f}, server "
         f"{ceiling.server_cpu_ms_per_command:.2f}; machine busy "
-        f"{ceiling.machine_busy_percent:.0f} %"
+        f"{ceiling.machine_busy_percent:.0f} %, others {ceiling.others_cpu_percent:.0f} %"
     )
 
 
 def write_json(result: BenchResult, directory: Path = RESULTS_DIR) -> Path:
     """Write the run as `commands-<UTC timestamp>.json`; returns the path."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = result.started_at.replace("-", "").replace(":", "").replace("+0000", "Z")
+    stamp = datetime.fromisoformat(result.started_at).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"commands-{stamp}.json"
     path.write_text(json.dumps(asdict(result), indent=2) + "\n")
     return path

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 import httpx
-import uvloop
 
-from tests.benchmarks.load import JSON_HEADERS, REQUEST_TIMEOUT_SECONDS, Request
+from tests.benchmarks.load import JSON_HEADERS, REQUEST_TIMEOUT_SECONDS, Request, run_on_uvloop
 
 OPENING_CLIENTS = 32
 DEPOSIT_BODY = json.dumps({"amount": 100, "reference": "benchmark"}).encode()
@@ -51,7 +50,7 @@ def open_funded_accounts(base_url: str, count: int) -> list[str]:
     The deposit loads each account once, so the server's aggregate cache holds them all
     before measuring starts, and no cell pays for cache misses the others do not.
     """
-    return uvloop.run(_open_all(base_url, count))
+    return run_on_uvloop(_open_all(base_url, count))
 
 
 async def _open_all(base_url: str, count: int) -> list[str]:
