@@ -12,13 +12,15 @@ from domain.ledger import Ledger
 from infra.auth import Principal, Scope, require_scope
 
 
-def ledger(request: Request) -> Ledger:
+# Dependencies that do no I/O are `async def`: FastAPI runs them on the event loop instead
+# of handing each to the thread pool (a hop that cost ~60 µs of CPU per dependency).
+async def ledger(request: Request) -> Ledger:
     """The Ledger application built by the app's lifespan."""
     application: Ledger = request.app.state.ledger
     return application
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(description='The aggregate version the client last saw, as its ETag (`"3"`)'),

@@ -168,13 +168,13 @@ def _replay(
     return response
 
 
-def command_runner(request: Request) -> CommandRunner:
+async def command_runner(request: Request) -> CommandRunner:
     """The runner built by the app's lifespan."""
     runner: CommandRunner = request.app.state.runner
     return runner
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -190,7 +190,7 @@ def idempotency_key(
     return key
 
 
-def command_request(
+async def command_request(
     request: Request, key: Annotated[str | None, Depends(idempotency_key)]
 ) -> Callable[[BaseModel | None], CommandRequest]:
     """Describe this HTTP request as a command request once its body is parsed."""

@@ -51,7 +51,9 @@ def library_environment(settings: Settings, *, create_tables: bool = False) -> d
         "POSTGRES_POOL_SIZE": str(settings.postgres.pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.postgres.pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "5",
-        "POSTGRES_PRE_PING": "y",
+        # No ping before each use: it is a round trip per connection checkout, and the
+        # recorders retry a statement that meets a dropped connection anyway.
+        "POSTGRES_PRE_PING": "n",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y" if create_tables else "n",
         # Loads read only the events after the cached version ("fast-forward").

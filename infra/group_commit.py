@@ -17,15 +17,16 @@ Durability is unchanged: the batch commits with synchronous_commit on.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from psycopg import Connection, Cursor, Pipeline
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
@@ -37,7 +38,7 @@ from infra.idempotency import (
 )
 
 MAX_BATCH_WRITES = 512
-MAX_BATCH_ATTEMPTS = 3
+MAX_BATCH_ATTEMPTS = 12
 
 
 @dataclass(eq=False)
@@ -49,6 +50,8 @@ class PendingWrite:
     notification_ids: list[int] = field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
+    lead: bool = False
+    wakeup: threading.Event = field(default_factory=threading.Event)
 
     def claims(self) -> list[tuple[str, int]]:
         """The (aggregate id, version) pairs this write claims."""
@@ -63,7 +66,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.append(SQL(CREATE_IDEMPOTENCY_TABLE).format())
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: deque[PendingWrite] = deque()
         self._flushing = False
         self._select_claimed = SQL(
@@ -84,27 +87,40 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         )
         if not write.events and write.idempotency is None:
             return []
-        with self._condition:
+        with self._lock:
             self._queue.append(write)
-            while not write.done:
-                if self._flushing:
-                    self._condition.wait()
-                    continue
-                self._flushing = True
-                batch = [
-                    self._queue.popleft()
-                    for _ in range(min(len(self._queue), self.max_batch_writes))
-                ]
-                self._condition.release()
-                try:
-                    self._flush(batch)
-                finally:
-                    self._condition.acquire()
-                    self._flushing = False
-                    self._condition.notify_all()
+            if not self._flushing:
+                self._flushing = write.lead = True
+        if not write.lead:
+            # Woken once: either our write is done, or we are the next leader.
+            write.wakeup.wait()
+        if not write.done:
+            self._lead(write)
         if write.error is not None:
             raise write.error
         return write.notification_ids
+
+    def _lead(self, own: PendingWrite) -> None:
+        """Flush batches until our own write is done, then hand over to the next waiter.
+
+        Each waiter sleeps on its own event and is woken exactly once, so a commit does
+        not stampede every waiting thread (they would only fight for the GIL and sleep
+        again).
+        """
+        while True:
+            with self._lock:
+                size = min(len(self._queue), self.max_batch_writes)
+                batch = [self._queue.popleft() for _ in range(size)]
+            self._flush(batch)
+            with self._lock:
+                if not self._queue:
+                    self._flushing = False
+                    return
+                if own.done:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wakeup.set()
+                    return
 
     def _flush(self, batch: list[PendingWrite]) -> None:
         for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
@@ -112,8 +128,12 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 self._commit(batch)
                 break
             except (OperationalError, InterfaceError) as error:
+                # Pooled connections may be stale after a database restart: each failed
+                # one is discarded, so the next attempt gets another (or a fresh one).
                 if attempt == MAX_BATCH_ATTEMPTS:
                     _fail_all(batch, error)
+                else:
+                    time.sleep(0.01 * attempt)
             except BaseException as error:  # every waiter must learn how its write ended
                 _fail_all(batch, error)
                 break
@@ -121,22 +141,54 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self.batched_writes += len(batch)
         for write in batch:
             write.done = True
+            write.wakeup.set()
 
     def _commit(self, batch: list[PendingWrite]) -> None:
+        """One transaction in three round trips (psycopg pipeline mode): lock and look up
+        conflicts; insert the accepted events; record idempotency outcomes and commit."""
         for write in batch:
             write.error, write.notification_ids = None, []
-        with self.datastore.transaction(commit=True) as cursor:
-            self._lock_table(cursor)
-            accepted = self._without_conflicts(cursor, batch)
-            if accepted:
-                self._notify_channel(cursor)
-                self._insert(cursor, accepted)
+        failure: BaseException | None = None
+        # Errors surface inside `get_connection`, which turns psycopg's into the library's
+        # (IntegrityError, OperationalError, …) that the Ledger and _flush act on.
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline:
+                try:
+                    with conn.transaction():
+                        with conn.cursor() as cursor:
+                            self._lock_table(cursor)
+                        claims = self._select_claims(conn, batch)
+                        taken = self._select_taken_keys(conn, batch)
+                        pipeline.sync()
+                        accepted = self._without_conflicts(batch, claims(), taken())
+                        if accepted:
+                            self._record(conn, pipeline, accepted)
+                except Exception as error:
+                    # Re-raised once the pipeline has closed, so psycopg does not warn.
+                    failure = error
+            if failure is not None:
+                raise failure
 
+    def _record(
+        self, conn: Connection[DictRow], pipeline: Pipeline, accepted: list[PendingWrite]
+    ) -> None:
+        """NOTIFY followers, insert the accepted events, then their idempotency outcomes."""
+        with conn.cursor() as cursor:
+            self._notify_channel(cursor)
+        # Its own cursor: in pipeline mode a cursor keeps only its last statement's result.
+        with conn.cursor() as cursor:
+            self._insert(cursor, accepted)
+            pipeline.sync()
+            self._assign_positions(cursor, accepted)
+        with conn.cursor() as cursor:
+            for write in accepted:
+                if write.idempotency is not None:
+                    _store_idempotency(cursor, write)
+
+    @staticmethod
     def _without_conflicts(
-        self, cursor: Cursor[DictRow], batch: list[PendingWrite]
+        batch: list[PendingWrite], claimed: set[tuple[str, int]], taken_keys: set[str]
     ) -> list[PendingWrite]:
-        claimed = self._claimed_in_table(cursor, [key for write in batch for key in write.claims()])
-        taken_keys = self._taken_idempotency_keys(cursor, batch)
         accepted = []
         for write in batch:
             keys = write.claims()
@@ -152,45 +204,51 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             accepted.append(write)
         return accepted
 
-    def _claimed_in_table(
-        self, cursor: Cursor[DictRow], keys: list[tuple[str, int]]
-    ) -> set[tuple[str, int]]:
+    def _select_claims(
+        self, conn: Connection[DictRow], batch: list[PendingWrite]
+    ) -> Callable[[], set[tuple[str, int]]]:
+        """Send the look-up of already-recorded (aggregate, version) pairs; read it later."""
+        keys = [key for write in batch for key in write.claims()]
         if not keys:
-            return set()
+            return set
+        cursor = conn.cursor()
         ids = [UUID(aggregate_id) for aggregate_id, _ in keys]
-        versions = [version for _, version in keys]
-        cursor.execute(self._select_claimed, (ids, versions))
-        return {(row["id"], row["version"]) for row in cursor.fetchall()}
+        cursor.execute(self._select_claimed, (ids, [version for _, version in keys]))
+        return lambda: {(row["id"], row["version"]) for row in cursor.fetchall()}
 
     @staticmethod
-    def _taken_idempotency_keys(cursor: Cursor[DictRow], batch: list[PendingWrite]) -> set[str]:
+    def _select_taken_keys(
+        conn: Connection[DictRow], batch: list[PendingWrite]
+    ) -> Callable[[], set[str]]:
+        """Send the look-up of idempotency keys already recorded; read it later."""
         keys = [write.idempotency.key for write in batch if write.idempotency is not None]
         if not keys:
-            return set()
+            return set
+        cursor = conn.cursor()
         cursor.execute(
             "SELECT key FROM command_idempotency WHERE key = ANY(%s) AND expires_at > now()",
             (keys,),
         )
-        return {row["key"] for row in cursor.fetchall()}
+        return lambda: {row["key"] for row in cursor.fetchall()}
 
     def _insert(self, cursor: Cursor[DictRow], accepted: list[PendingWrite]) -> None:
-        events = [event for write in accepted for event in write.events]
-        if events:
-            rows = [
-                self.construct_pg_stored_event(
-                    e.originator_id, e.originator_version, e.topic, e.state
-                )
-                for e in events
-            ]
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for write in accepted
+            for e in write.events
+        ]
+        if rows:
             cursor.execute(self.insert_events_statement, (rows,))
-            ids = [row["notification_id"] for row in cursor.fetchall()]
-            offset = 0
-            for write in accepted:
-                write.notification_ids = ids[offset : offset + len(write.events)]
-                offset += len(write.events)
+
+    @staticmethod
+    def _assign_positions(cursor: Cursor[DictRow], accepted: list[PendingWrite]) -> None:
+        if not any(write.events for write in accepted):
+            return
+        ids = [row["notification_id"] for row in cursor.fetchall()]
+        offset = 0
         for write in accepted:
-            if write.idempotency is not None:
-                _store_idempotency(cursor, write)
+            write.notification_ids = ids[offset : offset + len(write.events)]
+            offset += len(write.events)
 
 
 class SingleCommitRecorder(GroupCommitRecorder):

@@ -1,0 +1,127 @@
+"""Group commit: concurrent commands share one transaction, yet each succeeds or fails alone.
+
+To make batches deterministic, a test holds the events table's lock from another
+connection while writers queue up behind it, then lets go: the queued writes land in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from infra.eventstore import EVENTS_TABLE, open_ledger
+from infra.group_commit import GroupCommitRecorder
+from infra.idempotency import DuplicateIdempotencyKeyError, IdempotencyRecord
+from infra.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def recorder(isolated_settings: Settings) -> Iterator[GroupCommitRecorder]:
+    ledger = open_ledger(isolated_settings)
+    assert isinstance(ledger.recorder, GroupCommitRecorder)
+    yield ledger.recorder
+    ledger.close()
+
+
+def event(aggregate_id: UUID, version: int) -> StoredEvent:
+    return StoredEvent(aggregate_id, version, "tests:Opaque", b'{"n": 1}')
+
+
+def record(key: str) -> IdempotencyRecord:
+    return IdempotencyRecord(key, "fingerprint", 200, {}, ttl_seconds=60)
+
+
+def behind_the_lock(
+    settings: Settings,
+    recorder: GroupCommitRecorder,
+    writes: list[tuple[list[StoredEvent], IdempotencyRecord | None]],
+) -> list[Future[object]]:
+    """Start every write while another session holds the table lock, then release it."""
+    with psycopg.connect(settings.postgres.url.get_secret_value()) as blocker:
+        blocker.execute(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE")
+        pool = ThreadPoolExecutor(max_workers=len(writes))
+        futures: list[Future[object]] = [
+            pool.submit(recorder.insert_events, events, idempotency=idempotency)
+            for events, idempotency in writes
+        ]
+        deadline = time.monotonic() + 10
+        while len(recorder._queue) < len(writes) - 1:  # the leader waits on the lock
+            assert time.monotonic() < deadline, "writers did not queue up"
+            time.sleep(0.01)
+        blocker.rollback()  # releases the lock
+    pool.shutdown(wait=True)
+    return futures
+
+
+def test_queued_writes_commit_together_in_one_transaction(
+    isolated_settings: Settings, recorder: GroupCommitRecorder
+) -> None:
+    writes = [([event(uuid4(), 1)], None) for _ in range(20)]
+
+    futures = behind_the_lock(isolated_settings, recorder, writes)
+
+    with psycopg.connect(isolated_settings.postgres.url.get_secret_value()) as conn:
+        transactions = conn.execute(f"SELECT count(DISTINCT xmin::text) FROM {EVENTS_TABLE}").fetchone()
+    assert all(len(f.result()) == 1 for f in futures)  # type: ignore[arg-type]
+    assert transactions == (2,)  # the leader's own write, then the 19 that queued behind it
+
+
+def test_a_conflict_fails_only_its_own_command_in_the_batch(
+    isolated_settings: Settings, recorder: GroupCommitRecorder
+) -> None:
+    contested = uuid4()
+    writes = [([event(uuid4(), 1)], None) for _ in range(5)]
+    writes += [([event(contested, 1)], None), ([event(contested, 1)], None)]
+    writes += [([event(uuid4(), 1)], None) for _ in range(5)]
+
+    futures = behind_the_lock(isolated_settings, recorder, writes)
+
+    outcomes = [f.exception() for f in futures]
+    assert sum(isinstance(o, IntegrityError) for o in outcomes) == 1
+    assert sum(o is None for o in outcomes) == len(writes) - 1
+
+
+def test_a_reused_idempotency_key_fails_only_the_second_command(
+    isolated_settings: Settings, recorder: GroupCommitRecorder
+) -> None:
+    writes = [([event(uuid4(), 1)], record("same-key")), ([event(uuid4(), 1)], record("same-key"))]
+    writes += [([event(uuid4(), 1)], record(f"key-{n}")) for n in range(4)]
+
+    futures = behind_the_lock(isolated_settings, recorder, writes)
+
+    outcomes = [f.exception() for f in futures]
+    assert sum(isinstance(o, DuplicateIdempotencyKeyError) for o in outcomes) == 1
+    assert sum(o is None for o in outcomes) == len(writes) - 1
+
+
+def test_commits_stay_durable(isolated_settings: Settings) -> None:
+    with psycopg.connect(isolated_settings.postgres.url.get_secret_value()) as conn:
+        setting = conn.execute("SHOW synchronous_commit").fetchone()
+
+    assert setting == ("on",)
+
+
+def test_many_threads_writing_at_once_all_succeed(
+    isolated_settings: Settings, recorder: GroupCommitRecorder
+) -> None:
+    barrier = threading.Barrier(32)
+
+    def write(_: int) -> object:
+        barrier.wait()
+        return recorder.insert_events([event(uuid4(), 1), event(uuid4(), 1)])
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(write, range(32)))
+
+    positions = [p for result in results for p in result]  # type: ignore[attr-defined]
+    assert len(positions) == len(set(positions)) == 64
