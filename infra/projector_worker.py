@@ -1,121 +1,80 @@
 """The projector worker: consumes the events topic and keeps the read models up to date.
 
-Offsets are committed only after every read-model write of the batch is durable, so a
-crash replays events; each write is guarded by the version its document has applied, so
-a replayed event changes nothing.
+One batch (`getmany`) at a time, over two topics. Events of the events topic are applied
+to the projections whose documents belong to one aggregate, and the events of documents
+fed by several aggregates (transfers, portfolios) are routed, keyed by document, to the
+routing topic (see `infra.projection_routing`), whose records are applied by whichever
+worker holds their partition: every document has one writer at a time. Poison events
+and foreign records go to dead letters; progress is written; only then are the batch's
+offsets committed, so a crash replays events, and every write is guarded by what its
+document has applied, so a replayed event changes nothing. Several workers in one group
+share the partitions of both topics; on a rebalance a worker finishes its batch before
+letting go, so two workers never write the same documents at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from pymongo import InsertOne, ReplaceOne
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import PyMongoError
 
-from infra.cloudevents import MalformedRecordError, from_record
-from infra.kafka import make_consumer
+from infra.kafka import ensure_topic, make_consumer
+from infra.observability import probes_app
+from infra.projection_batches import STORE_UNAVAILABLE, BatchApplier, ProjectionOutcome
+from infra.projection_dead_letters import EVERY_PROJECTION, DeadLetters
+from infra.projection_progress import ProgressStore
+from infra.projection_routing import KafkaRouting, Router, is_routed
+from infra.projection_writers import ProjectionWriter, keyed_writer_for, writer_for
+from infra.projector_metrics import BATCH_DURATION, ProjectorStatus, utc_now
+from infra.projector_records import Batches, DecodedBatch, decode
 from infra.settings import Settings
-from projectors.envelope import EventEnvelope
-from projectors.projection import Document, DocumentProjection
+from projectors.projection import Document, Projection
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
-MAX_WRITE_ATTEMPTS = 5
+POLL_TIMEOUT_MS = 500
+HANDOFF_TIMEOUT_SECONDS = 30.0
+COMMIT_TIMEOUT_SECONDS = 30.0
+PROBE_TIMEOUT_SECONDS = 3.0
+MAX_BACKOFF_SECONDS = 10.0
 
 
-class StaleWriteError(Exception):
-    """Another worker kept changing the same documents; the batch will be redelivered."""
+class NotReadyError(RuntimeError):
+    """The worker is not consuming (yet), so it is not ready."""
 
 
-class DocumentWriter:
-    """Folds a batch of events into one projection's documents with guarded writes."""
+class _FinishBatchBeforeHandoff(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Lets the batch in hand commit before its partitions move to another worker."""
 
-    def __init__(self, projection: DocumentProjection, database: AsyncDatabase[Document]) -> None:
-        self._projection = projection
-        self._collection = database[projection.collection]
+    def __init__(self, worker: ProjectorWorker) -> None:
+        self._worker = worker
 
-    async def apply(self, events: Sequence[EventEnvelope]) -> int:
-        """Apply events (in log order per document); return how many documents changed."""
-        by_document: dict[str, list[EventEnvelope]] = defaultdict(list)
-        for event in events:
-            document_id = self._projection.document_id(event)
-            if document_id is not None:
-                by_document[document_id].append(event)
-        pending = dict(by_document)
-        changed = 0
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            if not pending:
-                return changed
-            written, lost = await self._write_once(pending)
-            changed += written
-            pending = {document_id: pending[document_id] for document_id in lost}
-        raise StaleWriteError(f"{self._projection.name}: gave up on {sorted(pending)}")
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._worker.between_batches.wait(), HANDOFF_TIMEOUT_SECONDS)
 
-    async def _write_once(self, pending: dict[str, list[EventEnvelope]]) -> tuple[int, set[str]]:
-        """One guarded bulk write; returns (documents written, documents to refold)."""
-        current = {
-            document["_id"]: document
-            async for document in self._collection.find({"_id": {"$in": list(pending)}})
-        }
-        operations: list[InsertOne[Document] | ReplaceOne[Document]] = []
-        intended: dict[str, int] = {}
-        for document_id, events in pending.items():
-            before = current.get(document_id)
-            after = _fold(self._projection, before, events)
-            if after is None:
-                continue
-            intended[document_id] = int(after["version"])
-            if before is None:
-                operations.append(InsertOne(after))
-            else:
-                # Matches only the version we folded from, so a concurrent writer's newer
-                # document is never overwritten with an older fold.
-                operations.append(
-                    ReplaceOne({"_id": document_id, "version": before["version"]}, after)
-                )
-        if not operations:
-            return 0, set()
-        replaces = sum(isinstance(operation, ReplaceOne) for operation in operations)
-        try:
-            result = await self._collection.bulk_write(operations, ordered=False)
-            if result.matched_count == replaces:
-                return len(operations), set()
-        except BulkWriteError as error:
-            if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
-                raise
-        return await self._reconcile(intended)
-
-    async def _reconcile(self, intended: dict[str, int]) -> tuple[int, set[str]]:
-        """Some guard missed: another writer moved those documents. Refold any left behind."""
-        stored = {
-            document["_id"]: int(document["version"])
-            async for document in self._collection.find(
-                {"_id": {"$in": list(intended)}}, {"version": 1}
-            )
-        }
-        lost = {
-            document_id
-            for document_id, version in intended.items()
-            if stored.get(document_id, 0) < version
-        }
-        return len(intended) - len(lost), lost
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("projector holds %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        self._worker.forget_partitions_except(assigned)
 
 
-def _fold(
-    projection: DocumentProjection, document: Document | None, events: Sequence[EventEnvelope]
-) -> Document | None:
-    changed = False
-    for event in events:
-        updated = projection.apply(document, event)
-        if updated is not None:
-            document, changed = updated, True
-    return document if changed else None
+@dataclass
+class StageOutcomes:
+    """What each projection did with a batch, on the events topic and on the routing topic."""
+
+    events: dict[str, ProjectionOutcome] = field(default_factory=dict)
+    routed: dict[str, ProjectionOutcome] = field(default_factory=dict)
 
 
 class ProjectorWorker:
@@ -125,48 +84,231 @@ class ProjectorWorker:
         self,
         settings: Settings,
         database: AsyncDatabase[Document],
-        projections: Iterable[DocumentProjection],
+        projections: Iterable[Projection],
     ) -> None:
         self._settings = settings
-        self._writers = [DocumentWriter(projection, database) for projection in projections]
+        self._database = database
+        self._projections = list(projections)
+        self._partitioned = [p for p in self._projections if not is_routed(p)]
+        self._routed = [p for p in self._projections if is_routed(p)]
+        self._routing = KafkaRouting(settings.kafka)
+        self._dead_letters = DeadLetters(database)
+        self._progress = ProgressStore(database)
+        routed_writers = [keyed_writer_for(projection, database) for projection in self._routed]
+        events_writers: list[ProjectionWriter] = [
+            writer_for(projection, database) for projection in self._partitioned
+        ]
+        events_writers += [Router(writer, self._routing) for writer in routed_writers]
+        self._events_stage = self._applier(events_writers)
+        self._routed_stage = self._applier(routed_writers)
+        self.status = ProjectorStatus(
+            ((projection.name, projection.version) for projection in self._projections), utc_now
+        )
+        self.between_batches = asyncio.Event()
+        self.between_batches.set()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._next_offsets: dict[TopicPartition, int] = {}
         self.applied = 0
+
+    def _applier(self, writers: Sequence[ProjectionWriter]) -> BatchApplier:
+        return BatchApplier(
+            writers,
+            self._dead_letters,
+            max_attempts=self._settings.projector.max_attempts,
+            backoff_seconds=self._settings.projector.retry_backoff_seconds,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume and project until `stop` is set."""
+        # Both topics exist before subscribing: the consumer would wait for them forever.
+        for topic in (self._settings.kafka.topic, self._routing.topic):
+            if not await _unless_stopped(ensure_topic(self._settings.kafka, topic), stop):
+                return
+        if not await self._until_stored(self._prepare, stop):
+            return
         consumer = make_consumer(self._settings.kafka, self._settings.projector.group_id)
-        await consumer.start()
+        consumer.subscribe(
+            [self._settings.kafka.topic, self._routing.topic],
+            listener=_FinishBatchBeforeHandoff(self),
+        )
         try:
-            while not stop.is_set():
-                batches = await consumer.getmany(
-                    timeout_ms=500, max_records=self._settings.projector.max_batch
-                )
-                records = [record for batch in batches.values() for record in batch]
-                if records:
-                    await self._project(records)
-                    await consumer.commit()
+            await self._routing.start()
+            if not await _unless_stopped(consumer.start(), stop):
+                return
+            self._consumer = consumer
+            await self._consume(consumer, stop)
         finally:
-            await consumer.stop()
-
-    async def _project(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        events = []
-        for record in records:
+            self._consumer = None
             try:
-                events.append(from_record(record.value, list(record.headers)))
-            except MalformedRecordError:
-                log.exception(
-                    "skipping a record that is not a Ledger event at offset %s", record.offset
+                await consumer.stop()
+            finally:
+                await self._routing.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(
+                timeout_ms=POLL_TIMEOUT_MS, max_records=self._settings.projector.max_batch
+            )
+            if batches:
+                await self._handle(consumer, batches, stop)
+            self._observe_lag(consumer)
+
+    async def _prepare(self) -> None:
+        await self._events_stage.prepare()
+        await self._routed_stage.prepare()
+
+    def forget_partitions_except(self, assigned: set[TopicPartition]) -> None:
+        """Drop what is known of partitions this worker no longer holds."""
+        self._next_offsets = {
+            partition: offset
+            for partition, offset in self._next_offsets.items()
+            if partition in assigned
+        }
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, batches: Batches, stop: asyncio.Event
+    ) -> None:
+        started = time.perf_counter()
+        self.between_batches.clear()
+        try:
+            highwater = {partition: consumer.highwater(partition) for partition in batches}
+            batch = decode(batches, highwater, self._routing.topic)
+            outcomes = StageOutcomes()
+
+            async def store() -> None:
+                if batch.events:
+                    outcomes.events = await self._events_stage.apply(batch.events)
+                outcomes.routed = await self._routed_stage.apply_each(batch.routed)
+                for record, error in batch.malformed:
+                    await self._dead_letters.record_malformed(record, error)
+                await self._progress.record(
+                    self._partitioned, batch.progress.get(self._settings.kafka.topic, [])
                 )
-        for writer in self._writers:
-            await writer.apply(events)
-        self.applied += len(events)
+                await self._progress.record(
+                    self._routed, batch.progress.get(self._routing.topic, [])
+                )
+
+            if not await self._until_stored(store, stop):
+                return  # stopping: the batch stays uncommitted, for the next owner
+            await self._commit(consumer, batch.offsets)
+            self._account(batch, outcomes)
+        finally:
+            self.between_batches.set()
+        BATCH_DURATION.observe(time.perf_counter() - started)
+
+    async def _until_stored(
+        self, write: Callable[[], Awaitable[None]], stop: asyncio.Event
+    ) -> bool:
+        """Run `write` until the store takes it; False when stopped first."""
+        backoff = max(self._settings.projector.retry_backoff_seconds, 0.05)
+        while not stop.is_set():
+            try:
+                await write()
+                return True
+            except STORE_UNAVAILABLE as error:
+                log.warning("read store or broker unavailable (%r); retry in %.2fs", error, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        return False
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
+        except (KafkaError, TimeoutError) as error:
+            # Lost the partitions in a rebalance (or the broker): whoever reads them next
+            # applies these events again, and the guards make that change nothing.
+            log.warning("could not commit %s: %r", offsets, error)
+            return
+        self._next_offsets.update(offsets)
+
+    def _account(self, batch: DecodedBatch, outcomes: StageOutcomes) -> None:
+        self.applied += batch.size
+        nothing = ProjectionOutcome(applied=0, dead_lettered=0)
+        for projection in self._projections:
+            name = projection.name
+            # A routed projection's events count when they come back from the routing
+            # topic; its router on the events topic can only dead-letter them.
+            first = outcomes.events.get(name, nothing)
+            if is_routed(projection):
+                events = batch.routed.get(name, [])
+                applied = outcomes.routed.get(name, nothing)
+                dead_lettered = first.dead_lettered + applied.dead_lettered
+            else:
+                events, applied, dead_lettered = batch.events, first, first.dead_lettered
+            last = max(events, key=lambda event: event.position, default=None)
+            self.status.applied(
+                name,
+                applied.applied,
+                last.position if last else None,
+                last.occurred_at if last else None,
+            )
+            self.status.dead_lettered(name, dead_lettered)
+        self.status.dead_lettered(EVERY_PROJECTION, len(batch.malformed))
+
+    def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag_by_topic: dict[str, int] = {}
+        held: dict[str, list[int]] = {}
+        for partition in consumer.assignment():
+            held.setdefault(partition.topic, []).append(partition.partition)
+            highwater = consumer.highwater(partition)
+            next_offset = self._next_offsets.get(partition)
+            if highwater is not None and next_offset is not None:
+                lag = max(0, highwater - next_offset)
+                lag_by_topic[partition.topic] = lag_by_topic.get(partition.topic, 0) + lag
+        events_lag = lag_by_topic.get(self._settings.kafka.topic, 0)
+        routed_lag = events_lag + lag_by_topic.get(self._routing.topic, 0)
+        self.status.lagging(
+            held,
+            {
+                projection.name: routed_lag if is_routed(projection) else events_lag
+                for projection in self._projections
+            },
+        )
+
+    async def health(self) -> dict[str, Any]:
+        """The `/health` status: this worker's partitions and each projection's progress."""
+        try:
+            pending: dict[str, int] | None = await asyncio.wait_for(
+                self._dead_letters.pending_by_projection(), PROBE_TIMEOUT_SECONDS
+            )
+        except (PyMongoError, TimeoutError):
+            pending = None
+        return {"group_id": self._settings.projector.group_id, **self.status.report(pending)}
+
+    async def readiness(self) -> dict[str, Any]:
+        """`/ready`: consuming, and both Kafka and the read store answer."""
+        consumer = self._consumer
+        if consumer is None:
+            raise NotReadyError("the projector is not consuming yet")
+        await asyncio.wait_for(self._database.command("ping"), PROBE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT_SECONDS)
+        return {"kafka": "ok", "mongodb": "ok"}
+
+    def probes(self) -> FastAPI:
+        """The `/health`, `/ready` and `/metrics` app of this worker."""
+        return probes_app("projector", self.health, self.readiness)
 
 
-__all__ = ["AIOKafkaConsumer", "DocumentWriter", "ProjectorWorker"]
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first (then cancel it); whether it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 def main() -> None:
-    """Run one projector process until SIGTERM."""
+    """Run one projector process, with its probes, until SIGTERM."""
     from infra.mongo import make_client, read_models
+    from infra.observability import serve_probes
     from infra.service import configure_logging, run_until_signalled
     from projectors.registry import PROJECTIONS
 
@@ -179,7 +321,16 @@ def main() -> None:
             worker = ProjectorWorker(
                 settings, read_models(client, settings.mongodb), PROJECTIONS.values()
             )
-            await worker.run(stop)
+            probes = asyncio.create_task(
+                serve_probes(
+                    worker.probes(), settings.projector.host, settings.projector.port, stop
+                )
+            )
+            try:
+                await worker.run(stop)
+            finally:
+                stop.set()
+                await probes
         finally:
             await client.close()
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from projectors.envelope import EventEnvelope
-from projectors.projection import Document, DocumentProjection, ProjectionGapError, by_aggregate
+from projectors.projection import (
+    Document,
+    DocumentProjection,
+    ProjectionGapError,
+    by_aggregate,
+    integer_field,
+    text_field,
+)
 
 NAME = "accounts"
 VERSION = 1
 
-_BALANCE_EVENTS = frozenset(
+# Every event that moves money on an account carries the balance it leaves.
+BALANCE_EVENTS = frozenset(
     {
         "FundsDeposited",
         "FundsWithdrawn",
@@ -17,8 +25,8 @@ _BALANCE_EVENTS = frozenset(
         "TransferDebitReversed",
     }
 )
-_STATUS_AFTER = {"AccountFrozen": "frozen", "AccountUnfrozen": "open", "AccountClosed": "closed"}
-ACCOUNT_EVENTS = frozenset({"AccountOpened"}) | _BALANCE_EVENTS | frozenset(_STATUS_AFTER)
+STATUS_AFTER = {"AccountFrozen": "frozen", "AccountUnfrozen": "open", "AccountClosed": "closed"}
+ACCOUNT_EVENTS = frozenset({"AccountOpened"}) | BALANCE_EVENTS | frozenset(STATUS_AFTER)
 
 
 def account_id(event: EventEnvelope) -> str | None:
@@ -36,10 +44,10 @@ def apply(document: Document | None, event: EventEnvelope) -> Document | None:
     if event.aggregate_version != version + 1:
         return _gap(document, event)
     updated = dict(document)
-    if event.event_type in _BALANCE_EVENTS:
-        updated["balance"] = int(event.data["balance_after"])
-    elif event.event_type in _STATUS_AFTER:
-        updated["status"] = _STATUS_AFTER[event.event_type]
+    if event.event_type in BALANCE_EVENTS:
+        updated["balance"] = integer_field(event, "balance_after")
+    elif event.event_type in STATUS_AFTER:
+        updated["status"] = STATUS_AFTER[event.event_type]
     updated["version"] = event.aggregate_version
     updated["position"] = event.position
     updated["updated_at"] = event.occurred_at
@@ -49,9 +57,11 @@ def apply(document: Document | None, event: EventEnvelope) -> Document | None:
 def _opened(event: EventEnvelope) -> Document:
     return {
         "_id": str(event.aggregate_id),
-        "owner_id": str(event.data["owner_id"]),
-        "currency": str(event.data["currency"]),
-        "overdraft_limit": int(event.data.get("overdraft_limit", 0)),
+        "owner_id": text_field(event, "owner_id"),
+        "currency": text_field(event, "currency"),
+        "overdraft_limit": (
+            integer_field(event, "overdraft_limit") if "overdraft_limit" in event.data else 0
+        ),
         "balance": 0,
         "status": "open",
         "version": event.aggregate_version,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from projectors import accounts
-from projectors.projection import DocumentProjection
+from projectors import account_statements, accounts, daily_volume, owner_portfolios, transfers
+from projectors.projection import Projection
 
-PROJECTIONS: dict[str, DocumentProjection] = {
-    projection.name: projection for projection in (accounts.PROJECTION,)
+PROJECTIONS: dict[str, Projection] = {
+    projection.name: projection
+    for projection in (
+        accounts.PROJECTION,
+        account_statements.PROJECTION,
+        owner_portfolios.PROJECTION,
+        transfers.PROJECTION,
+        daily_volume.PROJECTION,
+    )
 }

@@ -12,7 +12,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.cloudevents import to_record
 from infra.kafka import ensure_topic
-from infra.projector_worker import DocumentWriter, ProjectorWorker
+from infra.projection_writers import DocumentWriter
+from infra.projector_worker import ProjectorWorker
 from infra.settings import Settings
 from projectors import accounts
 from projectors.envelope import EventEnvelope

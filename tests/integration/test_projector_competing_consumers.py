@@ -1,0 +1,79 @@
+"""Two projector workers in one group share the partitions; every event takes effect once.
+
+The second worker joins while the first is busy, so partitions change hands mid-stream;
+the read models must come out exactly as one pass over the log makes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from random import Random
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.projection_dead_letters import COLLECTION as DEAD_LETTERS
+from infra.projector_worker import ProjectorWorker
+from infra.settings import Settings
+from projectors.registry import PROJECTIONS
+from tests.integration.test_dead_letters import eventually, publish
+from tests.integration.test_projections_exactly_once import project, snapshot
+from tests.unit.projectors.workload import build_workload, in_batches
+
+pytestmark = pytest.mark.integration
+
+Database = AsyncDatabase[dict[str, Any]]
+
+
+async def test_two_workers_in_one_group_apply_every_event_exactly_once(
+    isolated_settings: Settings, mongo_database: Database
+) -> None:
+    settings = isolated_settings.model_copy(
+        update={"projector": isolated_settings.projector.model_copy(update={"max_batch": 20})}
+    )
+    envelopes = build_workload(commands=1_000, seed=42).envelopes
+    reference = mongo_database.client.get_database(f"{mongo_database.name}_reference")
+    first = ProjectorWorker(settings, mongo_database, PROJECTIONS.values())
+    second = ProjectorWorker(settings, mongo_database, PROJECTIONS.values())
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await project(reference, in_batches(envelopes, Random(0), 200))
+        expected = await snapshot(reference)
+        await publish(settings, envelopes)
+        tasks.append(asyncio.create_task(first.run(stop)))
+        await eventually(lambda: _applied_some(first))
+        tasks.append(asyncio.create_task(second.run(stop)))
+        await eventually(lambda: _sharing(first, second))
+        # the partitions changed hands while the first worker was busy with them
+        assert first.applied < len(envelopes)
+
+        async def caught_up() -> bool:
+            return await snapshot(mongo_database) == expected
+
+        await eventually(caught_up, seconds=120)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await mongo_database.client.drop_database(reference.name)
+
+    assert first.applied > 0 and second.applied > 0
+    assert first.applied + second.applied >= len(envelopes)
+    assert await mongo_database[DEAD_LETTERS].count_documents({}) == 0
+
+
+async def _applied_some(worker: ProjectorWorker) -> bool:
+    return worker.applied > 0
+
+
+async def _sharing(first: ProjectorWorker, second: ProjectorWorker) -> bool:
+    """Both hold partitions of both topics, and no partition is held twice."""
+    topics = set(first.status.partitions) | set(second.status.partitions)
+    if len(topics) != 2:
+        return False
+    for topic in topics:
+        mine, theirs = first.status.partitions.get(topic), second.status.partitions.get(topic)
+        if not mine or not theirs or set(mine) & set(theirs):
+            return False
+    return True

@@ -1,0 +1,113 @@
+"""Events of documents fed by several aggregates are routed, keyed by their document."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import uuid4
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from infra.cloudevents import KafkaRecord, from_record, to_record
+from infra.projection_routing import PROJECTION_HEADER, Router, is_routed, routing_topic
+from infra.projector_records import decode
+from projectors import account_statements, accounts, daily_volume, owner_portfolios, transfers
+from projectors.envelope import EventEnvelope
+from projectors.projection import Projection
+from tests.unit.factories import envelope
+
+TOPIC = "ledger.events"
+ROUTING = routing_topic(TOPIC)
+
+
+class KeyedByTransfer:
+    """Keys events the way the transfers writer does, without a store."""
+
+    projection: Projection = transfers.PROJECTION
+
+    async def prepare(self) -> None:
+        pass
+
+    async def apply(self, events: Sequence[EventEnvelope]) -> int:
+        raise AssertionError("a router never writes")
+
+    async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
+        return [transfers.transfer_id(event) for event in events]
+
+
+class SentRecords:
+    def __init__(self) -> None:
+        self.records: list[KafkaRecord] = []
+
+    async def send_all(self, records: Sequence[KafkaRecord]) -> None:
+        self.records.extend(records)
+
+
+def consumer_record(topic: str, offset: int, record: KafkaRecord) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=record.key,
+        value=record.value,
+        checksum=None,
+        serialized_key_size=len(record.key),
+        serialized_value_size=len(record.value),
+        headers=record.headers,
+    )
+
+
+def test_only_projections_whose_documents_span_aggregates_are_routed() -> None:
+    assert is_routed(transfers.PROJECTION)
+    assert is_routed(owner_portfolios.PROJECTION)
+    assert not is_routed(accounts.PROJECTION)
+    assert not is_routed(daily_volume.PROJECTION)
+    assert not is_routed(account_statements.PROJECTION)
+
+
+async def test_a_leg_is_routed_keyed_by_its_transfer_and_naming_the_projection() -> None:
+    transfer_id = str(uuid4())
+    leg = envelope("TransferDebited", uuid4(), 4, transfer_id=transfer_id, amount=1)
+    sent = SentRecords()
+
+    routed = await Router(KeyedByTransfer(), sent).apply(
+        [leg, envelope("AccountOpened", uuid4(), 1)]
+    )
+
+    assert routed == 1
+    [record] = sent.records
+    assert record.key == transfer_id.encode()
+    assert (PROJECTION_HEADER, b"transfers") in record.headers
+    assert from_record(record.value, record.headers) == leg
+
+
+async def test_routed_records_are_decoded_for_the_projection_they_name() -> None:
+    deposit = envelope("FundsDeposited", uuid4(), 2, amount=5)
+    leg = envelope("TransferCredited", uuid4(), 3, transfer_id=str(uuid4()), amount=5)
+    sent = SentRecords()
+    await Router(KeyedByTransfer(), sent).apply([leg])
+    batches = {
+        TopicPartition(TOPIC, 0): [consumer_record(TOPIC, 7, to_record(deposit, "urn:test"))],
+        TopicPartition(ROUTING, 0): [consumer_record(ROUTING, 3, sent.records[0])],
+    }
+
+    batch = decode(batches, {TopicPartition(TOPIC, 0): 10}, ROUTING)
+
+    assert batch.events == [deposit]
+    assert batch.routed == {"transfers": [leg]}
+    assert batch.offsets == {TopicPartition(TOPIC, 0): 8, TopicPartition(ROUTING, 0): 4}
+    [progress] = batch.progress[TOPIC]
+    assert (progress.offset, progress.highwater, progress.position) == (8, 10, 2)
+
+
+def test_a_record_that_is_not_a_ledger_event_is_set_aside_and_still_passed() -> None:
+    junk = KafkaRecord(key=b"k", value=b"junk", headers=[("x", b"y")])
+    batches = {TopicPartition(TOPIC, 1): [consumer_record(TOPIC, 0, junk)]}
+
+    batch = decode(batches, {}, ROUTING)
+
+    assert batch.events == []
+    [(raw, _error)] = batch.malformed
+    assert raw.to_json()["value"] == "junk"
+    assert batch.offsets == {TopicPartition(TOPIC, 1): 1}
