@@ -71,7 +71,8 @@ def test_queued_writes_commit_together_in_one_transaction(
     futures = behind_the_lock(isolated_settings, recorder, writes)
 
     with psycopg.connect(isolated_settings.postgres.url.get_secret_value()) as conn:
-        transactions = conn.execute(f"SELECT count(DISTINCT xmin::text) FROM {EVENTS_TABLE}").fetchone()
+        query = f"SELECT count(DISTINCT xmin::text) FROM {EVENTS_TABLE}"
+        transactions = conn.execute(query).fetchone()
     assert all(len(f.result()) == 1 for f in futures)  # type: ignore[arg-type]
     assert transactions == (2,)  # the leader's own write, then the 19 that queued behind it
 
