@@ -44,6 +44,7 @@ test: install ## Lint, then every test against the real stack (started if needed
 bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/ledger stack up
 	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks.read_side
 
 clean: ## Stop everything and delete the stack's data (keeps downloads)
 	-$(BIN)/ledger down

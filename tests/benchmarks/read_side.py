@@ -1,0 +1,197 @@
+"""`python -m tests.benchmarks.read_side`: the read side's figures, printed and written as JSON.
+
+1. Relay and projector throughput on a backlog of 200,000 events (loaded into a fresh
+   store with COPY), with the raw bulk-insert rate of the same MongoDB-wire server as
+   the reference.
+2. End-to-end latency, command accepted → visible in the query API, at a steady
+   open-loop load, through the gateway with tokens (every process running).
+
+Bounded in count and time; loopback only; fresh databases, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.eventstore import open_ledger
+from infra.mongo import make_client, read_models
+from infra.projector_worker import ProjectorWorker
+from infra.relay import Relay
+from infra.settings import Settings
+from projectors.registry import PROJECTIONS
+from tests.benchmarks.report import RESULTS_DIR
+from tests.conftest import isolated
+from tests.e2e.conftest import running
+from tests.integration import synthetic_log
+
+BACKLOG = 200_000
+ACCOUNTS = 2_000
+RAW_BATCH = 1_000
+LATENCY_RATE = 300  # commands/s: about half of what the command API sustained in `make bench`
+LATENCY_SECONDS = 15.0
+
+
+async def raw_insert_rate(settings: Settings, count: int) -> float:
+    """Documents/s of plain insert_many into one collection, same write concern as projections."""
+    client = make_client(settings.mongodb)
+    try:
+        collection = read_models(client, settings.mongodb)["raw_insert_reference"]
+        started = time.perf_counter()
+        for first in range(0, count, RAW_BATCH):
+            await collection.insert_many(
+                [
+                    {"_id": f"{first + n}", "balance": n, "version": 1, "owner_id": "x" * 36}
+                    for n in range(RAW_BATCH)
+                ],
+                ordered=False,
+            )
+        return count / (time.perf_counter() - started)
+    finally:
+        await client.close()
+
+
+async def relay_backlog(settings: Settings, count: int) -> float:
+    """Events/s the relay publishes and gets acknowledged, from a cold start."""
+    ledger = open_ledger(settings)
+    relay = Relay(settings, ledger)
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        while relay.status.position < count:
+            await asyncio.sleep(0.05)
+        return count / (time.perf_counter() - started)
+    finally:
+        stop.set()
+        await task
+        ledger.close()
+
+
+async def project_backlog(settings: Settings, count: int) -> tuple[float, int]:
+    """Events/s every projection applies from Kafka, until the accounts view has them all."""
+    client = make_client(settings.mongodb)
+    database = read_models(client, settings.mongodb)
+    worker = ProjectorWorker(settings, database, PROJECTIONS.values())
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run(stop))
+    deposits = count - ACCOUNTS
+    try:
+        while await database["account_statements_v1"].count_documents({}) < deposits:
+            await asyncio.sleep(0.5)
+        seconds = time.perf_counter() - started
+        return count / seconds, worker.applied
+    finally:
+        stop.set()
+        await task
+        await client.close()
+
+
+def latency(base: Settings) -> dict[str, float]:
+    """p50/p95/p99 ms from a command's answer to the first fresh read of its version."""
+    with isolated(base) as settings, running(settings, Path(tempfile.mkdtemp())) as system:
+        with system.client(timeout=30) as client:
+            accounts = []
+            for _ in range(200):
+                opened = client.post(
+                    "/v1/accounts", json={"owner_id": str(uuid4()), "currency": "EUR"}
+                )
+                accounts.append(opened.json()["aggregate_id"])
+        samples: list[float] = []
+        lock = threading.Lock()
+
+        def one(index: int) -> None:
+            with system.client(timeout=30) as c:
+                account = accounts[index % len(accounts)]
+                answer = c.post(
+                    f"/v1/accounts/{account}/deposits", json={"amount": 1, "reference": "lat"}
+                )
+                accepted = time.perf_counter()
+                version = answer.json()["version"]
+                read = c.get(f"/v1/accounts/{account}", headers={"X-Min-Version": str(version)})
+                if read.headers.get("x-consistency") == "fresh":
+                    with lock:
+                        samples.append((time.perf_counter() - accepted) * 1000)
+
+        threads: list[threading.Thread] = []
+        interval = 1 / LATENCY_RATE
+        started = time.perf_counter()
+        for index in range(int(LATENCY_RATE * LATENCY_SECONDS)):
+            delay = started + index * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            thread = threading.Thread(target=one, args=(index,))
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join(timeout=60)
+    ordered = sorted(samples)
+    return {
+        "commands": len(threads),
+        "fresh_reads": len(ordered),
+        "p50_ms": statistics.quantiles(ordered, n=100)[49],
+        "p95_ms": statistics.quantiles(ordered, n=100)[94],
+        "p99_ms": statistics.quantiles(ordered, n=100)[98],
+        "rate_per_second": LATENCY_RATE,
+    }
+
+
+def main() -> int:
+    """Measure, print, write JSON."""
+    console = Console(width=120)
+    stack = Settings()
+    result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "backlog": BACKLOG}
+    with isolated(stack) as settings:
+        console.print(f"[dim]… loading {BACKLOG:,} events with COPY[/dim]")
+        synthetic_log.load(settings, BACKLOG, ACCOUNTS)
+        result["raw_insert_docs_per_second"] = asyncio.run(raw_insert_rate(settings, BACKLOG))
+        console.print("[dim]… relay[/dim]")
+        result["relay_events_per_second"] = asyncio.run(relay_backlog(settings, BACKLOG))
+        console.print("[dim]… projector (every projection)[/dim]")
+        rate, applied = asyncio.run(project_backlog(settings, BACKLOG))
+        result["projector_events_per_second"] = rate
+        result["projector_records_consumed"] = applied
+    console.print("[dim]… end-to-end latency[/dim]")
+    result["latency"] = latency(stack)
+    table = Table(title="Read side")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    table.add_row(
+        "raw insert_many, docs/s (reference)", f"{result['raw_insert_docs_per_second']:,.0f}"
+    )
+    table.add_row("relay, events/s", f"{result['relay_events_per_second']:,.0f}")
+    table.add_row(
+        "projector, all 5 projections, events/s", f"{result['projector_events_per_second']:,.0f}"
+    )
+    table.add_row(
+        "projector / raw insert",
+        f"{result['projector_events_per_second'] / result['raw_insert_docs_per_second']:.2f}",
+    )
+    lat = result["latency"]
+    table.add_row(
+        f"command → visible at {lat['rate_per_second']}/s: p50 / p95 / p99 ms",
+        f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f}",
+    )
+    console.print(table)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"read-side-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(result, indent=2))
+    console.print(f"JSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
