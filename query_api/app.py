@@ -18,6 +18,7 @@ from infra.edge import install_edge
 from infra.history import LogListener, open_history
 from infra.http_problems import install_problem_handlers
 from infra.mongo import make_client, read_models
+from infra.projection_routing import routing_topic
 from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
 from infra.query_kafka import PartitionEnds
 from infra.ratelimit import RateLimiter
@@ -65,9 +66,14 @@ def create_app(
         database = read_models(client, settings.mongodb)
         events = EventStoreReader.for_settings(settings)
         partition_ends = PartitionEnds(settings.kafka)
+        routing_ends = PartitionEnds(
+            settings.kafka.model_copy(update={"topic": routing_topic(settings.kafka.topic)})
+        )
         await events.open()
         indexing = await _prepare_indexes(database)
-        probe = ReadSideProbe(database, events, partition_ends, relay_checkpoint_name(settings))
+        probe = ReadSideProbe(
+            database, events, partition_ends, relay_checkpoint_name(settings), routing_ends
+        )
         watcher = ConsistencyWatcher(probe)
         watching = asyncio.create_task(watcher.run(), name="consistency-watcher")
         app.state.read_models = database
@@ -92,6 +98,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await partition_ends.close()
+            await routing_ends.close()
             await events.close()
             await client.close()
 

@@ -23,11 +23,13 @@ class ReadSideProbe:
         events: EventStoreReader,
         partition_ends: PartitionEnds,
         checkpoint_name: str,
+        routing_ends: PartitionEnds | None = None,
     ) -> None:
         self._database = database
         self._events = events
         self._partition_ends = partition_ends
         self._checkpoint_name = checkpoint_name
+        self._routing_ends = routing_ends
 
     async def documents(
         self, collection: str, ids: Collection[str], fields: Collection[str]
@@ -54,3 +56,7 @@ class ReadSideProbe:
     async def end_offsets(self) -> dict[int, int]:
         """The topic's end offsets, from the broker."""
         return await self._partition_ends.fetch()
+
+    async def routing_end_offsets(self) -> dict[int, int]:
+        """The routing topic's end offsets, from the broker ({} when not configured)."""
+        return await self._routing_ends.fetch() if self._routing_ends is not None else {}

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from query_api.views.progress import PartitionProgress
-from query_api.views.served import ServedProjection
+from query_api.views.served import ACCOUNTS, ServedProjection
+
+ROUTER_STAGE = ACCOUNTS
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Observation:
         default_factory=dict
     )
     end_offsets: Mapping[int, int] | None = None
+    routing_end_offsets: Mapping[int, int] | None = None
 
 
 @dataclass
@@ -88,6 +91,10 @@ class Plan:
                 self.add(option)
         elif isinstance(requirement, ProjectionReached):
             self.projections.add(requirement.projection)
+            if requirement.projection.routed:
+                # Stage one of a routed projection: the router ran in the batches of the
+                # events topic, whose progress the accounts projection records.
+                self.projections.add(ROUTER_STAGE)
             if self.lowest_position is None or requirement.position < self.lowest_position:
                 self.lowest_position = requirement.position
         else:
@@ -118,12 +125,14 @@ def is_met(requirement: Requirement, observation: Observation) -> bool:
     if isinstance(requirement, ProjectionReached):
         if observation.relay_position is None:
             return False
-        return projection_reached(
-            requirement.position,
-            observation.relay_position,
-            observation.progress.get(requirement.projection, {}),
-            observation.end_offsets,
-        )
+        if not requirement.projection.routed:
+            return projection_reached(
+                requirement.position,
+                observation.relay_position,
+                observation.progress.get(requirement.projection, {}),
+                observation.end_offsets,
+            )
+        return routed_projection_reached(requirement, observation)
     document = observation.documents.get((requirement.collection, requirement.document_id))
     if document is None:
         return False
@@ -177,3 +186,28 @@ def projection_reached(
             continue
         return False
     return True
+
+
+def routed_projection_reached(requirement: ProjectionReached, observation: Observation) -> bool:
+    """A routed projection has applied everything up to `position` in two stages.
+
+    1. The router (running in the events topic's batches, whose progress the accounts
+       projection records) has forwarded every event up to `position`: the rule of
+       `projection_reached` on the events topic.
+    2. The projection has applied every forwarded event: the same rule on the routing
+       topic, with its end offsets read *after* the progress that proved stage 1, so they
+       include every event the router forwarded by then.
+    """
+    assert observation.relay_position is not None
+    forwarded = projection_reached(
+        requirement.position,
+        observation.relay_position,
+        observation.progress.get(ROUTER_STAGE, {}),
+        observation.end_offsets,
+    )
+    return forwarded and projection_reached(
+        requirement.position,
+        observation.relay_position,
+        observation.progress.get(requirement.projection, {}),
+        observation.routing_end_offsets,
+    )

@@ -50,14 +50,18 @@ class ReadSide(Protocol):
         """Each partition's end offset, from the broker."""
         ...
 
+    async def routing_end_offsets(self) -> dict[int, int]:
+        """Each partition's end offset of the projector's routing topic."""
+        ...
+
 
 async def observe(read_side: ReadSide, requirements: Collection[Requirement]) -> Observation:
     """Read everything the requirements need: a few queries, whatever their number."""
     plan = plan_for(requirements)
-    documents, (relay_position, progress, end_offsets) = await asyncio.gather(
+    documents, (relay_position, progress, ends, routing_ends) = await asyncio.gather(
         _documents(read_side, plan), _projections(read_side, plan)
     )
-    return Observation(documents, relay_position, progress, end_offsets)
+    return Observation(documents, relay_position, progress, ends, routing_ends)
 
 
 async def _documents(read_side: ReadSide, plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
@@ -77,16 +81,24 @@ async def _documents(read_side: ReadSide, plan: Plan) -> dict[tuple[str, str], d
 
 async def _projections(
     read_side: ReadSide, plan: Plan
-) -> tuple[int | None, dict[ServedProjection, dict[int, PartitionProgress]], dict[int, int] | None]:
+) -> tuple[
+    int | None,
+    dict[ServedProjection, dict[int, PartitionProgress]],
+    dict[int, int] | None,
+    dict[int, int] | None,
+]:
     if not plan.projections:
-        return None, {}, None
-    # Order matters: the end offsets must be read after the checkpoint (see
-    # `projection_reached`), and are only worth reading once the checkpoint is far enough.
+        return None, {}, None, None
+    # Order matters: end offsets are read after the checkpoint and the progress (see
+    # `projection_reached` and `routed_projection_reached`), and only once the checkpoint
+    # is far enough to make them worth reading.
     relay_position = await read_side.relay_position()
     progress = await read_side.progress(plan.projections)
     reachable = plan.lowest_position is not None and plan.lowest_position <= relay_position
     end_offsets = await read_side.end_offsets() if reachable else None
-    return relay_position, progress, end_offsets
+    routed = reachable and any(projection.routed for projection in plan.projections)
+    routing_end_offsets = await read_side.routing_end_offsets() if routed else None
+    return relay_position, progress, end_offsets, routing_end_offsets
 
 
 @dataclass(eq=False)

@@ -11,6 +11,8 @@ class ServedProjection:
 
     name: str
     version: int
+    routed: bool = False
+    """Fed through the projector's routing topic (documents of several aggregates)."""
 
     @property
     def collection(self) -> str:
@@ -20,8 +22,8 @@ class ServedProjection:
 
 ACCOUNTS = ServedProjection("accounts", 1)
 STATEMENTS = ServedProjection("account_statements", 1)
-PORTFOLIOS = ServedProjection("owner_portfolios", 1)
-TRANSFERS = ServedProjection("transfers", 1)
+PORTFOLIOS = ServedProjection("owner_portfolios", 1, routed=True)
+TRANSFERS = ServedProjection("transfers", 1, routed=True)
 DAILY_VOLUME = ServedProjection("daily_volume", 1)
 
 SERVED = (ACCOUNTS, STATEMENTS, PORTFOLIOS, TRANSFERS, DAILY_VOLUME)

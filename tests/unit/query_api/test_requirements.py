@@ -14,7 +14,7 @@ from query_api.consistency.requirements import (
     projection_reached,
 )
 from query_api.views.progress import PartitionProgress
-from query_api.views.served import ACCOUNTS, STATEMENTS
+from query_api.views.served import ACCOUNTS, PORTFOLIOS, STATEMENTS
 
 
 def partition(number: int, next_offset: int, position: int) -> PartitionProgress:
@@ -96,3 +96,27 @@ def test_a_partition_without_progress_passes_only_when_empty() -> None:
 def test_unknown_end_offsets_never_pass() -> None:
     assert not projection_reached(10, 10, {0: partition(0, 8, 12)}, None)
     assert not projection_reached(10, 10, {0: partition(0, 8, 12)}, {})
+
+
+def test_a_routed_projection_needs_the_router_and_its_own_partitions_both_past_the_position() -> (
+    None
+):
+    router_done = {0: partition(0, 5, 9)}
+    routed_done = {0: PartitionProgress("owner_portfolios", 1, 0, 3, 3, 9, None, None)}
+    routed_behind = {0: PartitionProgress("owner_portfolios", 1, 0, 2, 3, 7, None, None)}
+    requirement = ProjectionReached(PORTFOLIOS, 8)
+
+    def seen(
+        router: dict[int, PartitionProgress], routed: dict[int, PartitionProgress]
+    ) -> Observation:
+        return Observation(
+            relay_position=9,
+            progress={ACCOUNTS: router, PORTFOLIOS: routed},
+            end_offsets={0: 5},
+            routing_end_offsets={0: 3},
+        )
+
+    assert is_met(requirement, seen(router_done, routed_done))
+    assert not is_met(requirement, seen(router_done, routed_behind))
+    assert not is_met(requirement, seen({0: partition(0, 4, 7)}, routed_done))
+    assert ACCOUNTS in plan_for([requirement]).projections

@@ -48,6 +48,10 @@ class FakeReadSide:
         self.reads.append("ends")
         return dict(self.ends)
 
+    async def routing_end_offsets(self) -> dict[int, int]:
+        self.reads.append("routing ends")
+        return {}
+
 
 @pytest.fixture
 def read_side() -> FakeReadSide:
