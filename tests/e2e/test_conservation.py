@@ -89,7 +89,7 @@ class Workload:
         )
 
 
-def wait_until_settled(system: RunningSystem, deadline_seconds: float = 120) -> None:
+def wait_until_settled(system: RunningSystem, deadline_seconds: float = 60) -> None:
     """Until every transfer has finished: the transfer process has nothing left to do."""
     ledger = open_ledger(system.settings)
     deadline = time.monotonic() + deadline_seconds
@@ -160,7 +160,7 @@ def test_read_models_equal_a_fresh_fold_after_a_projector_is_killed_mid_run(
     wait_until_settled(system)
     expected = {name: comparable(docs) for name, docs in expected_read_models(system).items()}
 
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 60
     while True:
         stored = {
             name: comparable(docs)
