@@ -15,6 +15,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from infra.projection_writers import Operation, in_small_updates
 from projectors.projection import Document, Projection
 
 COLLECTION = "projection_progress"
@@ -62,16 +63,15 @@ class ProgressStore:
         if not documents:
             return
         await self._create_missing(documents)
-        await self._collection.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": document["_id"], "offset": {"$lte": document["offset"]}},
-                    {"$set": _known_fields(document)},
-                )
-                for document in documents
-            ],
-            ordered=False,
-        )
+        updates: list[Operation] = [
+            UpdateOne(
+                {"_id": document["_id"], "offset": {"$lte": document["offset"]}},
+                {"$set": _known_fields(document)},
+            )
+            for document in documents
+        ]
+        for chunk in in_small_updates(updates):
+            await self._collection.bulk_write(chunk, ordered=False)
 
     async def _create_missing(self, documents: list[Document]) -> None:
         ids = [document["_id"] for document in documents if document["_id"] not in self._existing]

@@ -5,6 +5,11 @@ are inserted when new and otherwise replaced only where they still match the sta
 they were folded from; lines are inserted and a duplicate key means "already there".
 When a guard misses, another writer moved the document first: the writer re-reads it
 and folds again, and a document whose fold changes nothing is already up to date.
+
+FerretDB v1 (SQLite) checks an update's filter and writes the document in two steps, so
+there the guard only holds while one writer at a time writes a document: the worker sees
+to that (`infra.projection_routing`). It also hangs a database for good when about a
+hundred update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from pymongo import InsertOne, ReplaceOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -33,7 +38,11 @@ from projectors.projection import (
 
 DUPLICATE_KEY = 11000
 MAX_WRITE_ATTEMPTS = 5
+MAX_UPDATES_PER_COMMAND = 10
 LOOKUP_CACHE_SIZE = 100_000
+
+
+Operation = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
 
 
 class StaleWriteError(Exception):
@@ -171,7 +180,35 @@ async def _bulk_write(
     collection: AsyncCollection[Document],
     operations: Sequence[InsertOne[Document] | ReplaceOne[Document]],
 ) -> int:
-    """Write unordered; return how many inserts landed plus how many replaces matched."""
+    """Write unordered; return how many inserts landed plus how many replaces matched.
+
+    Inserts go in one command; replaces in small commands (see `in_small_updates`).
+    """
+    inserts = [operation for operation in operations if isinstance(operation, InsertOne)]
+    replaces = [operation for operation in operations if isinstance(operation, ReplaceOne)]
+    written = await _write_unordered(collection, inserts) if inserts else 0
+    for chunk in in_small_updates(replaces):
+        written += await _write_unordered(collection, chunk)
+    return written
+
+
+def in_small_updates(operations: Sequence[Operation]) -> list[list[Operation]]:
+    """Split update statements into commands of at most `MAX_UPDATES_PER_COMMAND`.
+
+    FerretDB v1 (SQLite) holds a pooled connection for every statement of an update
+    command until the command ends; at 100 statements, in one command or across
+    concurrent ones, the pool of the database runs dry and every request on it hangs
+    for good. Small commands keep all workers together well below that.
+    """
+    return [
+        list(operations[start : start + MAX_UPDATES_PER_COMMAND])
+        for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND)
+    ]
+
+
+async def _write_unordered(
+    collection: AsyncCollection[Document], operations: Sequence[Operation]
+) -> int:
     try:
         result = await collection.bulk_write(list(operations), ordered=False)
     except BulkWriteError as error:
@@ -296,16 +333,17 @@ class LookupWriter:
             self._cache(new)
 
     async def _recall(self, keys: set[str]) -> dict[str, str]:
-        missing = [key for key in keys if key not in self._known]
+        found = {key: self._known[key] for key in keys if key in self._known}
+        missing = [key for key in keys if key not in found]
         if missing:
             field = self._projection.lookup_field
-            self._cache(
-                {
-                    str(mapping["_id"]): str(mapping[field])
-                    async for mapping in self._lookup.find({"_id": {"$in": missing}})
-                }
-            )
-        return {key: self._known[key] for key in keys if key in self._known}
+            fetched = {
+                str(mapping["_id"]): str(mapping[field])
+                async for mapping in self._lookup.find({"_id": {"$in": missing}})
+            }
+            found.update(fetched)
+            self._cache(fetched)
+        return found
 
     def _cache(self, mappings: Mapping[str, str]) -> None:
         if len(self._known) + len(mappings) > LOOKUP_CACHE_SIZE:

@@ -15,6 +15,10 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from infra.projection_batches import ProjectionOutcome
+from infra.projection_dead_letters import EVERY_PROJECTION
+from infra.projector_records import DecodedBatch
+
 EVENTS_APPLIED = Counter(
     "ledger_projector_events_applied",
     "Events a projection has taken through (applied, or found applied or not its concern).",
@@ -101,6 +105,34 @@ class ProjectorStatus:
         if position is not None and (status.position is None or position > status.position):
             status.position, status.occurred_at = position, occurred_at
 
+    def batch_done(
+        self,
+        projections: Iterable[tuple[str, bool]],
+        batch: DecodedBatch,
+        outcomes: StageOutcomes,
+    ) -> None:
+        """Count what a committed batch did, per (projection name, whether it is routed)."""
+        nothing = ProjectionOutcome(applied=0, dead_lettered=0)
+        for name, routed in projections:
+            # A routed projection's events count when they come back from the routing
+            # topic; its router on the events topic can only dead-letter them.
+            first = outcomes.events.get(name, nothing)
+            if routed:
+                events = batch.routed.get(name, [])
+                applied = outcomes.routed.get(name, nothing)
+                dead_lettered = first.dead_lettered + applied.dead_lettered
+            else:
+                events, applied, dead_lettered = batch.events, first, first.dead_lettered
+            last = max(events, key=lambda event: event.position, default=None)
+            self.applied(
+                name,
+                applied.applied,
+                last.position if last else None,
+                last.occurred_at if last else None,
+            )
+            self.dead_lettered(name, dead_lettered)
+        self.dead_lettered(EVERY_PROJECTION, len(batch.malformed))
+
     def dead_lettered(self, projection: str, count: int) -> None:
         """`count` events (or records) of a batch went to dead letters."""
         if count:
@@ -149,6 +181,14 @@ class ProjectorStatus:
                 for name, status in self._projections.items()
             },
         }
+
+
+@dataclass
+class StageOutcomes:
+    """What each projection did with a batch, on the events topic and on the routing topic."""
+
+    events: dict[str, ProjectionOutcome] = field(default_factory=dict)
+    routed: dict[str, ProjectionOutcome] = field(default_factory=dict)
 
 
 def utc_now() -> datetime:

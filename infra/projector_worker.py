@@ -19,7 +19,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,16 +26,15 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
 
 from infra.kafka import ensure_topic, make_consumer
-from infra.observability import probes_app
-from infra.projection_batches import STORE_UNAVAILABLE, BatchApplier, ProjectionOutcome
-from infra.projection_dead_letters import EVERY_PROJECTION, DeadLetters
+from infra.projection_batches import STORE_UNAVAILABLE, BatchApplier
+from infra.projection_dead_letters import DeadLetters
 from infra.projection_progress import ProgressStore
 from infra.projection_routing import KafkaRouting, Router, is_routed
 from infra.projection_writers import ProjectionWriter, keyed_writer_for, writer_for
-from infra.projector_metrics import BATCH_DURATION, ProjectorStatus, utc_now
+from infra.projector_metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
+from infra.projector_probes import ProjectorProbes
 from infra.projector_records import Batches, DecodedBatch, decode
 from infra.settings import Settings
 from projectors.projection import Document, Projection
@@ -44,14 +42,11 @@ from projectors.projection import Document, Projection
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 500
-HANDOFF_TIMEOUT_SECONDS = 30.0
+# How long a rebalance waits for the batch in hand: past it, the batch's writes may overlap
+# the next owner's. Below the consumer's max poll interval (300 s), which would evict us.
+HANDOFF_TIMEOUT_SECONDS = 120.0
 COMMIT_TIMEOUT_SECONDS = 30.0
-PROBE_TIMEOUT_SECONDS = 3.0
 MAX_BACKOFF_SECONDS = 10.0
-
-
-class NotReadyError(RuntimeError):
-    """The worker is not consuming (yet), so it is not ready."""
 
 
 class _FinishBatchBeforeHandoff(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -69,14 +64,6 @@ class _FinishBatchBeforeHandoff(ConsumerRebalanceListener):  # type: ignore[misc
         self._worker.forget_partitions_except(assigned)
 
 
-@dataclass
-class StageOutcomes:
-    """What each projection did with a batch, on the events topic and on the routing topic."""
-
-    events: dict[str, ProjectionOutcome] = field(default_factory=dict)
-    routed: dict[str, ProjectionOutcome] = field(default_factory=dict)
-
-
 class ProjectorWorker:
     """One member of the projector consumer group."""
 
@@ -87,7 +74,6 @@ class ProjectorWorker:
         projections: Iterable[Projection],
     ) -> None:
         self._settings = settings
-        self._database = database
         self._projections = list(projections)
         self._partitioned = [p for p in self._projections if not is_routed(p)]
         self._routed = [p for p in self._projections if is_routed(p)]
@@ -109,6 +95,13 @@ class ProjectorWorker:
         self._consumer: AIOKafkaConsumer | None = None
         self._next_offsets: dict[TopicPartition, int] = {}
         self.applied = 0
+        self._probes = ProjectorProbes(
+            settings.projector.group_id,
+            self.status,
+            self._dead_letters,
+            database,
+            lambda: self._consumer,
+        )
 
     def _applier(self, writers: Sequence[ProjectionWriter]) -> BatchApplier:
         return BatchApplier(
@@ -224,27 +217,11 @@ class ProjectorWorker:
 
     def _account(self, batch: DecodedBatch, outcomes: StageOutcomes) -> None:
         self.applied += batch.size
-        nothing = ProjectionOutcome(applied=0, dead_lettered=0)
-        for projection in self._projections:
-            name = projection.name
-            # A routed projection's events count when they come back from the routing
-            # topic; its router on the events topic can only dead-letter them.
-            first = outcomes.events.get(name, nothing)
-            if is_routed(projection):
-                events = batch.routed.get(name, [])
-                applied = outcomes.routed.get(name, nothing)
-                dead_lettered = first.dead_lettered + applied.dead_lettered
-            else:
-                events, applied, dead_lettered = batch.events, first, first.dead_lettered
-            last = max(events, key=lambda event: event.position, default=None)
-            self.status.applied(
-                name,
-                applied.applied,
-                last.position if last else None,
-                last.occurred_at if last else None,
-            )
-            self.status.dead_lettered(name, dead_lettered)
-        self.status.dead_lettered(EVERY_PROJECTION, len(batch.malformed))
+        self.status.batch_done(
+            [(projection.name, is_routed(projection)) for projection in self._projections],
+            batch,
+            outcomes,
+        )
 
     def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
         lag_by_topic: dict[str, int] = {}
@@ -267,27 +244,12 @@ class ProjectorWorker:
         )
 
     async def health(self) -> dict[str, Any]:
-        """The `/health` status: this worker's partitions and each projection's progress."""
-        try:
-            pending: dict[str, int] | None = await asyncio.wait_for(
-                self._dead_letters.pending_by_projection(), PROBE_TIMEOUT_SECONDS
-            )
-        except (PyMongoError, TimeoutError):
-            pending = None
-        return {"group_id": self._settings.projector.group_id, **self.status.report(pending)}
-
-    async def readiness(self) -> dict[str, Any]:
-        """`/ready`: consuming, and both Kafka and the read store answer."""
-        consumer = self._consumer
-        if consumer is None:
-            raise NotReadyError("the projector is not consuming yet")
-        await asyncio.wait_for(self._database.command("ping"), PROBE_TIMEOUT_SECONDS)
-        await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT_SECONDS)
-        return {"kafka": "ok", "mongodb": "ok"}
+        """The `/health` status of this worker."""
+        return await self._probes.health()
 
     def probes(self) -> FastAPI:
         """The `/health`, `/ready` and `/metrics` app of this worker."""
-        return probes_app("projector", self.health, self.readiness)
+        return self._probes.app()
 
 
 async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
