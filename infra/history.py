@@ -28,8 +28,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from domain.accounts import Account
+from domain.ledger import Ledger
 from domain.transfers import Transfer
-from infra.eventstore import EVENTS_TABLE, NOTIFY_CHANNEL, envelope_from, open_ledger
+from infra.eventstore import EVENTS_TABLE, NOTIFY_CHANNEL, envelope_from
 from infra.settings import Settings
 from projectors.envelope import EventEnvelope
 
@@ -57,17 +58,21 @@ MIGRATIONS = [
 
 @asynccontextmanager
 async def open_history(settings: Settings, max_connections: int = 4) -> AsyncIterator[EventHistory]:
-    """An EventHistory on its own small connection pool, closed on exit."""
-    ledger = open_ledger(settings)
+    """An EventHistory on its own small connection pool, closed on exit.
+
+    Opening does not wait for the database: a process may start while it is down (its
+    readiness probe says so), and the pool connects when the database is back. The mapper
+    needs no database at all: the in-memory Ledger decodes exactly as the stored one.
+    """
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
         settings.postgres.url.get_secret_value(), min_size=1, max_size=max_connections, open=False
     )
-    await pool.open()
+    await pool.open(wait=False)
     try:
         yield EventHistory(pool, ledger.mapper)
     finally:
         await pool.close()
-        ledger.close()
 
 
 def event_topics() -> dict[str, str]:

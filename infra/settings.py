@@ -58,7 +58,7 @@ class RateLimitSettings(BaseModel):
     # JSON text, not a dict: every setting must survive `settings_environment`'s str().
     client_overrides: str = "{}"
     fail_open: str = "queries,history"
-    redis_timeout_seconds: float = Field(default=0.15, gt=0, le=5)
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=5)
 
     @field_validator("commands", "queries", "history", "admin")
     @classmethod

@@ -89,6 +89,7 @@ async def test_client_credentials_yield_a_token_the_verifier_accepts(
         client_id=client.client.client_id,
         scopes=frozenset({"ledger:read", "ledger:write"}),
         token_id=principal.token_id,
+        expires_at=principal.expires_at,
     )
 
 
