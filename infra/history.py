@@ -72,7 +72,8 @@ async def open_history(settings: Settings, max_connections: int = 4) -> AsyncIte
     try:
         yield EventHistory(pool, ledger.mapper)
     finally:
-        await pool.close()
+        # Never wait long on a pool still trying to reach a database that is down.
+        await pool.close(timeout=1.0)
 
 
 def event_topics() -> dict[str, str]:

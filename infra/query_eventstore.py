@@ -85,7 +85,7 @@ class EventStoreReader:
 
     async def close(self) -> None:
         """Close every connection."""
-        await self._pool.close()
+        await self._pool.close(timeout=1.0)  # never hang shutdown on an unreachable store
 
     async def latest_at_or_before(self, aggregate_id: UUID, position: int) -> RecordedEvent | None:
         """The aggregate's last event at or before `position`; None if it had none by then."""
