@@ -45,6 +45,7 @@ bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/ledger stack up
 	$(BIN)/python -m tests.benchmarks
 	$(BIN)/python -m tests.benchmarks.read_side
+	$(BIN)/python -m tests.benchmarks.export_history
 
 clean: ## Stop everything and delete the stack's data (keeps downloads)
 	-$(BIN)/ledger down
