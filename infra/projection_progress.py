@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from infra.projection_writers import Operation, in_small_updates
-from projectors.projection import Document, Projection
+from projectors.projection import Document
 
 COLLECTION = "projection_progress"
 DUPLICATE_KEY = 11000
@@ -31,6 +31,10 @@ class PartitionProgress:
     highwater: int | None
     position: int | None
     occurred_at: datetime | None
+
+
+Stage = tuple[str, int]
+"""What progress is recorded for: a projection (or a routed one's router) and its version."""
 
 
 def progress_id(projection: str, partition: int) -> str:
@@ -51,15 +55,11 @@ class ProgressStore:
         self._existing: set[str] = set()
 
     async def record(
-        self, projections: Sequence[Projection], partitions: Sequence[PartitionProgress]
+        self, stages: Sequence[Stage], partitions: Sequence[PartitionProgress]
     ) -> None:
-        """Move every (projection, partition) document forward to where the batch ended."""
+        """Move every (stage, partition) document forward to where the batch ended."""
         now = self._clock()
-        documents = [
-            _document(projection, progress, now)
-            for projection in projections
-            for progress in partitions
-        ]
+        documents = [_document(stage, progress, now) for stage in stages for progress in partitions]
         if not documents:
             return
         await self._create_missing(documents)
@@ -90,11 +90,12 @@ class ProgressStore:
         self._existing.update(document["_id"] for document in new)
 
 
-def _document(projection: Projection, progress: PartitionProgress, now: datetime) -> Document:
+def _document(stage: Stage, progress: PartitionProgress, now: datetime) -> Document:
+    name, version = stage
     return {
-        "_id": progress_id(projection.name, progress.partition),
-        "projection": projection.name,
-        "version": projection.version,
+        "_id": progress_id(name, progress.partition),
+        "projection": name,
+        "version": version,
         "partition": progress.partition,
         "offset": progress.offset,
         "highwater": progress.highwater,

@@ -38,6 +38,11 @@ def routing_topic(events_topic: str) -> str:
     return f"{events_topic}.by-document"
 
 
+def router_stage_name(name: str) -> str:
+    """The name a routed projection's router records its events-topic progress under."""
+    return f"{name}.router"
+
+
 def is_routed(projection: Projection) -> bool:
     """Whether a projection's documents are fed by several aggregates (so, routed)."""
     if isinstance(projection, DocumentProjection | LookupProjection):

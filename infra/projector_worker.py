@@ -31,7 +31,7 @@ from infra.kafka import ensure_topic, make_consumer
 from infra.projection_batches import STORE_UNAVAILABLE, BatchApplier
 from infra.projection_dead_letters import DeadLetters
 from infra.projection_progress import ProgressStore
-from infra.projection_routing import KafkaRouting, Router, is_routed
+from infra.projection_routing import KafkaRouting, Router, is_routed, router_stage_name
 from infra.projection_writers import ProjectionWriter, keyed_writer_for, writer_for
 from infra.projector_metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
 from infra.projector_probes import ProjectorProbes
@@ -72,11 +72,20 @@ class ProjectorWorker:
         settings: Settings,
         database: AsyncDatabase[Document],
         projections: Iterable[Projection],
+        *,
+        group_id: str | None = None,
     ) -> None:
         self._settings = settings
+        self._group_id = group_id or settings.projector.group_id
         self._projections = list(projections)
         self._partitioned = [p for p in self._projections if not is_routed(p)]
         self._routed = [p for p in self._projections if is_routed(p)]
+        # Progress of the events topic is the partitioned projections' and the routers';
+        # progress of the routing topic is the routed projections'.
+        self._events_stages = [(p.name, p.version) for p in self._partitioned] + [
+            (router_stage_name(p.name), p.version) for p in self._routed
+        ]
+        self._routed_stages = [(p.name, p.version) for p in self._routed]
         self._routing = KafkaRouting(settings.kafka)
         self._dead_letters = DeadLetters(database)
         self._progress = ProgressStore(database)
@@ -96,7 +105,7 @@ class ProjectorWorker:
         self._next_offsets: dict[TopicPartition, int] = {}
         self.applied = 0
         self._probes = ProjectorProbes(
-            settings.projector.group_id,
+            self._group_id,
             self.status,
             self._dead_letters,
             database,
@@ -113,19 +122,18 @@ class ProjectorWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume and project until `stop` is set."""
-        # Both topics exist before subscribing: the consumer would wait for them forever.
-        for topic in (self._settings.kafka.topic, self._routing.topic):
+        # The topics exist before subscribing: the consumer would wait for them forever.
+        topics = [self._settings.kafka.topic] + ([self._routing.topic] if self._routed else [])
+        for topic in topics:
             if not await _unless_stopped(ensure_topic(self._settings.kafka, topic), stop):
                 return
         if not await self._until_stored(self._prepare, stop):
             return
-        consumer = make_consumer(self._settings.kafka, self._settings.projector.group_id)
-        consumer.subscribe(
-            [self._settings.kafka.topic, self._routing.topic],
-            listener=_FinishBatchBeforeHandoff(self),
-        )
+        consumer = make_consumer(self._settings.kafka, self._group_id)
+        consumer.subscribe(topics, listener=_FinishBatchBeforeHandoff(self))
         try:
-            await self._routing.start()
+            if self._routed:
+                await self._routing.start()
             if not await _unless_stopped(consumer.start(), stop):
                 return
             self._consumer = consumer
@@ -175,10 +183,10 @@ class ProjectorWorker:
                 for record, error in batch.malformed:
                     await self._dead_letters.record_malformed(record, error)
                 await self._progress.record(
-                    self._partitioned, batch.progress.get(self._settings.kafka.topic, [])
+                    self._events_stages, batch.progress.get(self._settings.kafka.topic, [])
                 )
                 await self._progress.record(
-                    self._routed, batch.progress.get(self._routing.topic, [])
+                    self._routed_stages, batch.progress.get(self._routing.topic, [])
                 )
 
             if not await self._until_stored(store, stop):
@@ -243,6 +251,16 @@ class ProjectorWorker:
             },
         )
 
+    @property
+    def group_id(self) -> str:
+        """The consumer group this worker is a member of."""
+        return self._group_id
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the consumer has joined its group and is polling."""
+        return self._consumer is not None
+
     async def health(self) -> dict[str, Any]:
         """The `/health` status of this worker."""
         return await self._probes.health()
@@ -268,9 +286,10 @@ async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
 
 
 def main() -> None:
-    """Run one projector process, with its probes, until SIGTERM."""
+    """Run one projector process (a worker per projection), with its probes, until SIGTERM."""
     from infra.mongo import make_client, read_models
     from infra.observability import serve_probes
+    from infra.projection_supervisor import ProjectorProcess
     from infra.service import configure_logging, run_until_signalled
     from projectors.registry import PROJECTIONS
 
@@ -280,16 +299,16 @@ def main() -> None:
     async def work(stop: asyncio.Event) -> None:
         client = make_client(settings.mongodb)
         try:
-            worker = ProjectorWorker(
+            process = ProjectorProcess(
                 settings, read_models(client, settings.mongodb), PROJECTIONS.values()
             )
             probes = asyncio.create_task(
                 serve_probes(
-                    worker.probes(), settings.projector.host, settings.projector.port, stop
+                    process.probes(), settings.projector.host, settings.projector.port, stop
                 )
             )
             try:
-                await worker.run(stop)
+                await process.run(stop)
             finally:
                 stop.set()
                 await probes

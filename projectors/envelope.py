@@ -38,3 +38,19 @@ class EventEnvelope:
             "causation_id": str(self.causation_id) if self.causation_id else None,
             "data": dict(self.data),
         }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> EventEnvelope:
+        """The envelope back from `to_json`'s shape."""
+        return cls(
+            event_id=UUID(value["event_id"]),
+            event_type=value["event_type"],
+            aggregate_id=UUID(value["aggregate_id"]),
+            aggregate_version=int(value["aggregate_version"]),
+            position=int(value["position"]),
+            occurred_at=datetime.fromisoformat(value["occurred_at"]),
+            schema_version=int(value["schema_version"]),
+            correlation_id=UUID(value["correlation_id"]) if value.get("correlation_id") else None,
+            causation_id=UUID(value["causation_id"]) if value.get("causation_id") else None,
+            data=value["data"],
+        )

@@ -14,8 +14,8 @@ Three kinds, each carrying the guard that makes an event applied twice change no
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
 from uuid import UUID
 
 from projectors.envelope import EventEnvelope
@@ -90,15 +90,35 @@ def version_guard(document: Document) -> Document:
 
 @dataclass(frozen=True)
 class Projection:
-    """A named, versioned read model; version N writes to collections suffixed `_vN`."""
+    """A named, versioned read model; version N writes to collections suffixed `_vN`.
+
+    A rebuild writes the same version again into fresh collections: its `generation`
+    (1 for the first build) tells them apart, as `_vN_gG` from the second on.
+    """
 
     name: str
     version: int
+    generation: int = field(default=1, kw_only=True)
 
     @property
     def collection(self) -> str:
-        """The collection this version of the projection writes to."""
-        return f"{self.name}_v{self.version}"
+        """The collection this build of the projection writes to."""
+        return collection_name(self.name, self.version, self.generation)
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """Every collection this build writes (dropped together when it is retired)."""
+        return (self.collection,)
+
+    def build(self, generation: int) -> Self:
+        """This projection writing generation `generation` of its collections."""
+        return replace(self, generation=generation)
+
+
+def collection_name(name: str, version: int, generation: int = 1) -> str:
+    """`<name>_v<version>` for a projection's first build, `<name>_v<version>_g<n>` after."""
+    base = f"{name}_v{version}"
+    return base if generation == 1 else f"{base}_g{generation}"
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,11 @@ class LookupProjection(Projection):
     def lookup_collection(self) -> str:
         """Where the mapping is kept."""
         return f"{self.collection}_{self.lookup_name}"
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The documents and the mapping."""
+        return (self.collection, self.lookup_collection)
 
 
 def by_aggregate(event: EventEnvelope) -> str:

@@ -7,10 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 
 from infra.auth import TokenVerifier
@@ -18,6 +16,7 @@ from infra.edge import install_edge
 from infra.history import LogListener, open_history
 from infra.http_problems import install_problem_handlers
 from infra.mongo import make_client, read_models
+from infra.projection_catalog import Build, CachedCatalog, ProjectionCatalog
 from infra.projection_routing import routing_topic
 from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
 from infra.query_kafka import PartitionEnds
@@ -31,8 +30,12 @@ from query_api.problems import install_query_problems
 from query_api.routes import accounts, health, owners, stats, transfers
 from query_api.routes import history as history_routes
 from query_api.views.indexes import ensure_indexes
+from query_api.views.served import SERVED, ReadStore
 
 log = logging.getLogger(__name__)
+
+# The build to read while a projection has no catalog entry yet (before any projector ran).
+FIRST_BUILDS = {served.name: Build(served.name, served.version) for served in SERVED}
 
 INDEX_START_UP_SECONDS = 3.0
 INDEX_RETRY_SECONDS = 5.0
@@ -70,17 +73,18 @@ def create_app(
             settings.kafka.model_copy(update={"topic": routing_topic(settings.kafka.topic)})
         )
         await events.open()
-        indexing = await _prepare_indexes(database)
+        store = ReadStore(database, CachedCatalog(ProjectionCatalog(database), FIRST_BUILDS))
+        indexing = await _prepare_indexes(store)
         probe = ReadSideProbe(
             database, events, partition_ends, relay_checkpoint_name(settings), routing_ends
         )
         watcher = ConsistencyWatcher(probe)
         watching = asyncio.create_task(watcher.run(), name="consistency-watcher")
-        app.state.read_models = database
+        app.state.read_store = store
         app.state.event_store = events
         app.state.watcher = watcher
         app.state.consistency = Consistency(
-            watcher, events, settings.query.consistency_timeout_seconds
+            watcher, events, settings.query.consistency_timeout_seconds, store
         )
         app.state.query_settings = settings.query
         listener = LogListener(settings.postgres.url.get_secret_value())
@@ -113,22 +117,22 @@ def create_app(
     return app
 
 
-async def _prepare_indexes(database: AsyncDatabase[dict[str, Any]]) -> asyncio.Task[None] | None:
+async def _prepare_indexes(store: ReadStore) -> asyncio.Task[None] | None:
     """Create the indexes now; if the read store does not answer soon, keep trying later."""
     try:
         async with asyncio.timeout(INDEX_START_UP_SECONDS):
-            await ensure_indexes(database)
+            await ensure_indexes(store)
     except (ConnectionFailure, TimeoutError) as error:
         log.warning("read store unavailable at start-up (%r); will create indexes later", error)
-        return asyncio.create_task(_retry_indexes(database), name="ensure-indexes")
+        return asyncio.create_task(_retry_indexes(store), name="ensure-indexes")
     return None
 
 
-async def _retry_indexes(database: AsyncDatabase[dict[str, Any]]) -> None:
+async def _retry_indexes(store: ReadStore) -> None:
     while True:
         await asyncio.sleep(INDEX_RETRY_SECONDS)
         try:
-            await ensure_indexes(database)
+            await ensure_indexes(store)
         except ConnectionFailure:
             continue
         log.info("read-model indexes created")

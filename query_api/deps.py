@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
-from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.auth import Principal, Scope, require_scope
 from infra.query_eventstore import EventStoreReader
@@ -24,15 +23,15 @@ from query_api.consistency.tokens import (
 from query_api.consistency.watcher import ConsistencyWatcher
 from query_api.errors import PageSizeError
 from query_api.views.pages import PageRequest
-from query_api.views.served import ServedProjection
+from query_api.views.served import ReadStore, ServedProjection
 
 INT64_MAX = 2**63 - 1
 
 
-def read_models(request: Request) -> AsyncDatabase[dict[str, Any]]:
-    """The read-model database opened by the app's lifespan."""
-    database: AsyncDatabase[dict[str, Any]] = request.app.state.read_models
-    return database
+def read_models(request: Request) -> ReadStore:
+    """The read models opened by the app's lifespan, at their live builds."""
+    store: ReadStore = request.app.state.read_store
+    return store
 
 
 def event_store(request: Request) -> EventStoreReader:
@@ -138,7 +137,7 @@ def read_consistency(
     return ReadConsistency(request, request.app.state.consistency, token)
 
 
-ReadModels = Annotated[AsyncDatabase[dict[str, Any]], Depends(read_models)]
+ReadModels = Annotated[ReadStore, Depends(read_models)]
 EventStore = Annotated[EventStoreReader, Depends(event_store)]
 Watcher = Annotated[ConsistencyWatcher, Depends(watcher)]
 Page = Annotated[PageRequest, Depends(page_request)]

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from query_api.views.progress import PartitionProgress
-from query_api.views.served import ACCOUNTS, ServedProjection
-
-ROUTER_STAGE = ACCOUNTS
+from query_api.views.served import ServedProjection
 
 
 @dataclass(frozen=True)
@@ -92,9 +90,8 @@ class Plan:
         elif isinstance(requirement, ProjectionReached):
             self.projections.add(requirement.projection)
             if requirement.projection.routed:
-                # Stage one of a routed projection: the router ran in the batches of the
-                # events topic, whose progress the accounts projection records.
-                self.projections.add(ROUTER_STAGE)
+                # Stage one of a routed projection: its router, on the events topic.
+                self.projections.add(requirement.projection.router_stage)
             if self.lowest_position is None or requirement.position < self.lowest_position:
                 self.lowest_position = requirement.position
         else:
@@ -191,9 +188,9 @@ def projection_reached(
 def routed_projection_reached(requirement: ProjectionReached, observation: Observation) -> bool:
     """A routed projection has applied everything up to `position` in two stages.
 
-    1. The router (running in the events topic's batches, whose progress the accounts
-       projection records) has forwarded every event up to `position`: the rule of
-       `projection_reached` on the events topic.
+    1. The router (running in the events topic's batches of the projection's workers,
+       which record that progress as the projection's `router_stage`) has forwarded
+       every event up to `position`: the rule of `projection_reached` on the events topic.
     2. The projection has applied every forwarded event: the same rule on the routing
        topic, with its end offsets read *after* the progress that proved stage 1, so they
        include every event the router forwarded by then.
@@ -202,7 +199,7 @@ def routed_projection_reached(requirement: ProjectionReached, observation: Obser
     forwarded = projection_reached(
         requirement.position,
         observation.relay_position,
-        observation.progress.get(ROUTER_STAGE, {}),
+        observation.progress.get(requirement.projection.router_stage, {}),
         observation.end_offsets,
     )
     return forwarded and projection_reached(

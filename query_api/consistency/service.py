@@ -58,6 +58,24 @@ class RequirementWaiter(Protocol):
         ...
 
 
+class BuildResolver(Protocol):
+    """Which build of a projection is read now (`ReadStore`)."""
+
+    async def live(self, served: ServedProjection) -> ServedProjection:
+        """`served` at its live build."""
+        ...
+
+
+class _AsDeclared:
+    """Every projection at the build declared in `served.py` (for tests without a catalog)."""
+
+    async def live(self, served: ServedProjection) -> ServedProjection:
+        return served
+
+
+SERVED_AS_DECLARED = _AsDeclared()
+
+
 class _NothingToWaitFor:
     """The aggregate had no events by the token's position: any answer reflects it."""
 
@@ -74,11 +92,16 @@ class Consistency:
     """Waits, at most `timeout_seconds`, until a view reflects a client's token."""
 
     def __init__(
-        self, watcher: RequirementWaiter, events: EventLookup, timeout_seconds: float
+        self,
+        watcher: RequirementWaiter,
+        events: EventLookup,
+        timeout_seconds: float,
+        builds: BuildResolver = SERVED_AS_DECLARED,
     ) -> None:
         self._watcher = watcher
         self._events = events
         self._timeout = timeout_seconds
+        self._builds = builds
 
     async def account(self, account_id: UUID, token: ConsistencyToken | None) -> Freshness:
         """The account summary has applied the account's version named by the token."""
@@ -91,7 +114,8 @@ class Consistency:
             version = event.version
         else:
             return FRESH
-        return await self._wait(DocumentVersion(ACCOUNTS.collection, str(account_id), version))
+        accounts = await self._builds.live(ACCOUNTS)
+        return await self._wait(DocumentVersion(accounts.collection, str(account_id), version))
 
     async def statement(self, account_id: UUID, token: ConsistencyToken | None) -> Freshness:
         """The statement shows the movement at the token's version, or has passed it.
@@ -103,8 +127,9 @@ class Consistency:
         event = await self._event_named(account_id, token)
         if not isinstance(event, RecordedEvent):
             return await self._settle(event)
-        line = DocumentExists(STATEMENTS.collection, statement_line_id(account_id, event.version))
-        return await self._wait(AnyOf((line, ProjectionReached(STATEMENTS, event.position))))
+        statements = await self._builds.live(STATEMENTS)
+        line = DocumentExists(statements.collection, statement_line_id(account_id, event.version))
+        return await self._wait(AnyOf((line, ProjectionReached(statements, event.position))))
 
     async def transfer(self, transfer_id: UUID, token: ConsistencyToken | None) -> Freshness:
         """The transfer's timeline lists the transfer's event named by the token.
@@ -115,8 +140,9 @@ class Consistency:
         event = await self._event_named(transfer_id, token)
         if not isinstance(event, RecordedEvent):
             return await self._settle(event)
+        transfers = await self._builds.live(TRANSFERS)
         return await self._wait(
-            TimelineHasPosition(TRANSFERS.collection, str(transfer_id), event.position)
+            TimelineHasPosition(transfers.collection, str(transfer_id), event.position)
         )
 
     async def projection(
@@ -130,7 +156,8 @@ class Consistency:
                 "This view spans many aggregates: give a position token "
                 "(X-Min-Position or min_position), not a version."
             )
-        return await self._wait(ProjectionReached(projection, token.position))
+        live = await self._builds.live(projection)
+        return await self._wait(ProjectionReached(live, token.position))
 
     async def _event_named(
         self, aggregate_id: UUID, token: ConsistencyToken | None

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 )
 async def list_accounts(
     principal: Reader,
-    database: ReadModels,
+    store: ReadModels,
     page: Page,
     consistency: Consistent,
     owner_id: Annotated[UUID | None, Query(description="Only this owner's accounts")] = None,
@@ -48,7 +48,7 @@ async def list_accounts(
     filters = accounts.AccountFilters(owner_id=owner_id, status=status, currency=currency)
     listing = accounts.account_list(filters, page)
     await consistency.projection(ACCOUNTS)
-    found = await listing.read(database)
+    found = await listing.read(store)
     return AccountPage(
         items=[AccountOut.from_document(document) for document in found.documents],
         next_cursor=found.next_cursor,
@@ -62,7 +62,7 @@ async def list_accounts(
     summary="Read an account's summary",
 )
 async def get_account(
-    account_id: UUID, database: ReadModels, consistency: Consistent, principal: Reader
+    account_id: UUID, store: ReadModels, consistency: Consistent, principal: Reader
 ) -> AccountOut:
     """The account's balance, status and version as the read model has it.
 
@@ -70,7 +70,7 @@ async def get_account(
     reflects it; `X-Consistency` says whether it did (`fresh`) or the wait ran out (`stale`).
     """
     await consistency.account(account_id)
-    document = await accounts.find_account(database, account_id)
+    document = await accounts.find_account(store, account_id)
     if document is None or not visible_to(principal, document.get("owner_id")):
         raise AccountNotFoundError(account_id)  # another owner's account is "not found" too
     return AccountOut.from_document(document)
@@ -84,7 +84,7 @@ async def get_account(
 )
 async def get_statement(
     account_id: UUID,
-    database: ReadModels,
+    store: ReadModels,
     page: Page,
     consistency: Consistent,
     principal: Reader,
@@ -105,10 +105,10 @@ async def get_statement(
         raise InvalidRangeError(f"from ({start.isoformat()}) is after to ({end.isoformat()}).")
     lines = accounts.statement(account_id, accounts.Period(start=start, end=end), page)
     await consistency.statement(account_id)
-    account = await accounts.find_account(database, account_id)
+    account = await accounts.find_account(store, account_id)
     if account is None or not visible_to(principal, account.get("owner_id")):
         raise AccountNotFoundError(account_id)
-    found = await lines.read(database)
+    found = await lines.read(store)
     return StatementPage(
         account_id=account_id,
         items=[StatementLineOut.from_document(document) for document in found.documents],

@@ -21,11 +21,12 @@ PROBE_TIMEOUT_SECONDS = 1.0
 
 
 @router.get("/health", response_model=HealthOut, summary="Liveness, with projection lag")
-async def health(database: ReadModels, watcher: Watcher) -> HealthOut:
+async def health(store: ReadModels, watcher: Watcher) -> HealthOut:
     """The process is up; each projection's position and lag, if the read store answers."""
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            progress = await read_progress(database, SERVED)
+            served = [await store.live(projection) for projection in SERVED]
+            progress = await read_progress(store.database, served)
     except Exception as error:  # liveness must not depend on the read store
         return HealthOut(
             status="ok",
@@ -47,10 +48,10 @@ async def health(database: ReadModels, watcher: Watcher) -> HealthOut:
     responses={503: {"model": ReadyOut, "description": "A store does not answer"}},
     summary="Readiness: the read store and the event store answer",
 )
-async def ready(database: ReadModels, events: EventStore) -> JSONResponse:
+async def ready(store: ReadModels, events: EventStore) -> JSONResponse:
     """Ready when MongoDB answers a ping and PostgreSQL a query."""
     mongodb, postgres = await asyncio.gather(
-        _answers(database.command("ping")), _answers(events.ping())
+        _answers(store.database.command("ping")), _answers(events.ping())
     )
     status = "ok" if mongodb == postgres == "ok" else "unavailable"
     body = ReadyOut(status=status, mongodb=mongodb, postgres=postgres)

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/owners", tags=["owners"])
     summary="Read an owner's portfolio",
 )
 async def get_portfolio(
-    owner_id: UUID, database: ReadModels, consistency: Consistent, principal: Reader
+    owner_id: UUID, store: ReadModels, consistency: Consistent, principal: Reader
 ) -> PortfolioOut:
     """The owner's accounts and totals per currency (closed accounts excluded from totals).
 
@@ -33,7 +33,7 @@ async def get_portfolio(
     if not visible_to(principal, owner_id):
         raise OwnerNotFoundError(owner_id)
     await consistency.projection(PORTFOLIOS)
-    document = await find_portfolio(database, owner_id)
+    document = await find_portfolio(store, owner_id)
     if document is None:
         raise OwnerNotFoundError(owner_id)
     return PortfolioOut.from_document(document)

@@ -29,7 +29,7 @@ MAX_DAYS = 366
 )
 async def daily_volume(
     principal: OverallReader,
-    database: ReadModels,
+    store: ReadModels,
     consistency: Consistent,
     currency: Annotated[CurrencyCode | None, Query(description="ISO 4217; omit for all")] = None,
     first: Annotated[
@@ -51,7 +51,7 @@ async def daily_volume(
     if (last - first).days + 1 > MAX_DAYS:
         raise InvalidRangeError(f"{first}..{last} spans more than {MAX_DAYS} days.")
     await consistency.projection(DAILY_VOLUME)
-    totals = await daily_totals(database, currency, first, last)
+    totals = await daily_totals(store, currency, first, last)
     return DailyVolumeReport(
         first_day=first,
         last_day=last,

@@ -6,11 +6,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from uuid import UUID
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from query_api.cursors import query_scope
-from query_api.views.pages import Document, Keyset, PagedQuery, PageRequest, paged_query
-from query_api.views.served import ACCOUNTS, STATEMENTS
+from query_api.views.pages import Keyset, PagedQuery, PageRequest, paged_query
+from query_api.views.served import ACCOUNTS, STATEMENTS, Document, ReadStore
 
 # Accounts by id: each filter has an index `(<filter>, _id)`.
 ACCOUNT_ORDER = Keyset(("_id",), (str,))
@@ -54,15 +52,15 @@ def statement_line_id(account_id: UUID, version: int) -> str:
     return f"{account_id}:{version:010d}"
 
 
-async def find_account(database: AsyncDatabase[Document], account_id: UUID) -> Document | None:
+async def find_account(store: ReadStore, account_id: UUID) -> Document | None:
     """One account's summary document."""
-    return await database[ACCOUNTS.collection].find_one({"_id": str(account_id)})
+    return await (await store.collection(ACCOUNTS)).find_one({"_id": str(account_id)})
 
 
 def account_list(filters: AccountFilters, page: PageRequest) -> PagedQuery:
     """Accounts matching the filters, by id."""
     scope = query_scope("accounts", asdict(filters))
-    return paged_query(ACCOUNTS.collection, filters.query(), ACCOUNT_ORDER, page, scope)
+    return paged_query(ACCOUNTS, filters.query(), ACCOUNT_ORDER, page, scope)
 
 
 def statement(account_id: UUID, period: Period, page: PageRequest) -> PagedQuery:
@@ -71,4 +69,4 @@ def statement(account_id: UUID, period: Period, page: PageRequest) -> PagedQuery
     query: Document = {"account_id": str(account_id)}
     if bounds := period.query():
         query["occurred_at"] = bounds
-    return paged_query(STATEMENTS.collection, query, STATEMENT_ORDER, page, scope)
+    return paged_query(STATEMENTS, query, STATEMENT_ORDER, page, scope)

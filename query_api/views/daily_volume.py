@@ -11,10 +11,9 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.collection import AsyncCollection
 
-from query_api.views.pages import Document
-from query_api.views.served import DAILY_VOLUME
+from query_api.views.served import DAILY_VOLUME, Document, ReadStore
 
 MEASURES = ("deposits", "withdrawals", "transfers", "reversals")
 FIGURES = ("count", "amount")
@@ -46,15 +45,16 @@ class DailyTotals:
 
 
 async def daily_totals(
-    database: AsyncDatabase[Document], currency: str | None, first: date, last: date
+    store: ReadStore, currency: str | None, first: date, last: date
 ) -> list[DailyTotals]:
     """Totals for every (currency, day) with movements in `[first, last]`, by day then currency."""
     match: Document = {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
     if currency is not None:
         match["currency"] = currency
     figures = [(measure, figure) for measure in MEASURES for figure in FIGURES]
+    collection = await store.collection(DAILY_VOLUME)
     sums = await asyncio.gather(
-        *(_sum(database, match, f"${measure}.{figure}") for measure, figure in figures)
+        *(_sum(collection, match, f"${measure}.{figure}") for measure, figure in figures)
     )
     by_figure = dict(zip(figures, sums, strict=True))
     groups = sorted({group for totals in sums for group in totals}, key=lambda g: (g[1], g[0]))
@@ -75,13 +75,13 @@ async def daily_totals(
 
 
 async def _sum(
-    database: AsyncDatabase[Document], match: Document, path: str
+    collection: AsyncCollection[Document], match: Document, path: str
 ) -> dict[tuple[str, str], int]:
     pipeline: list[Document] = [
         {"$match": match},
         {"$group": {"_id": {"currency": "$currency", "day": "$day"}, "total": {"$sum": path}}},
     ]
-    cursor = await database[DAILY_VOLUME.collection].aggregate(pipeline)
+    cursor = await collection.aggregate(pipeline)
     return {
         (group["_id"]["currency"], group["_id"]["day"]): int(group["total"])
         async for group in cursor

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pymongo.asynchronous.database import AsyncDatabase
-
-from query_api.views.pages import Document
-from query_api.views.served import PORTFOLIOS, TRANSFERS
+from query_api.views.served import PORTFOLIOS, TRANSFERS, Document, ReadStore
 
 
-async def find_portfolio(database: AsyncDatabase[Document], owner_id: UUID) -> Document | None:
+async def find_portfolio(store: ReadStore, owner_id: UUID) -> Document | None:
     """The owner's portfolio document."""
-    return await database[PORTFOLIOS.collection].find_one({"_id": str(owner_id)})
+    return await (await store.collection(PORTFOLIOS)).find_one({"_id": str(owner_id)})
 
 
-async def find_transfer(database: AsyncDatabase[Document], transfer_id: UUID) -> Document | None:
+async def find_transfer(store: ReadStore, transfer_id: UUID) -> Document | None:
     """The transfer's status document."""
-    return await database[TRANSFERS.collection].find_one({"_id": str(transfer_id)})
+    return await (await store.collection(TRANSFERS)).find_one({"_id": str(transfer_id)})

@@ -12,11 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from query_api.cursors import KeyShape, KeyValue, decode_cursor, encode_cursor
-
-Document = dict[str, Any]
+from query_api.views.served import Document, ReadStore, ServedProjection
 
 
 @dataclass(frozen=True)
@@ -67,16 +64,17 @@ class Keyset:
 class PagedQuery:
     """A page's query, its cursor already checked: build it before waiting, read it after."""
 
-    collection: str
+    served: ServedProjection
     query: Document
     order: Keyset
     limit: int
     scope: str
 
-    async def read(self, database: AsyncDatabase[Document]) -> Page:
+    async def read(self, store: ReadStore) -> Page:
         """The page: at most `limit` documents in order, and the next page's cursor."""
         # One extra document says whether another page exists without a count.
-        cursor = database[self.collection].find(self.query).sort(self.order.sort())
+        collection = await store.collection(self.served)
+        cursor = collection.find(self.query).sort(self.order.sort())
         documents = await cursor.to_list(self.limit + 1)
         if len(documents) <= self.limit:
             return Page(documents, None)
@@ -85,10 +83,10 @@ class PagedQuery:
 
 
 def paged_query(
-    collection: str, query: Document, order: Keyset, page: PageRequest, scope: str
+    served: ServedProjection, query: Document, order: Keyset, page: PageRequest, scope: str
 ) -> PagedQuery:
     """`query` in `order`, after the cursor's key if there is one (`InvalidCursorError`)."""
     if page.cursor is not None:
         after = order.after(decode_cursor(page.cursor, scope, order.shape))
         query = {"$and": [query, after]} if query else after
-    return PagedQuery(collection, query, order, page.limit, scope)
+    return PagedQuery(served, query, order, page.limit, scope)

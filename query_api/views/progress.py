@@ -17,8 +17,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from query_api.views.pages import Document
-from query_api.views.served import PROGRESS_COLLECTION, ServedProjection
+from query_api.views.served import PROGRESS_COLLECTION, Document, ServedProjection
 
 log = logging.getLogger(__name__)
 

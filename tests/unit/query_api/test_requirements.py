@@ -111,7 +111,7 @@ def test_a_routed_projection_needs_the_router_and_its_own_partitions_both_past_t
     ) -> Observation:
         return Observation(
             relay_position=9,
-            progress={ACCOUNTS: router, PORTFOLIOS: routed},
+            progress={PORTFOLIOS.router_stage: router, PORTFOLIOS: routed},
             end_offsets={0: 5},
             routing_end_offsets={0: 3},
         )
@@ -119,4 +119,4 @@ def test_a_routed_projection_needs_the_router_and_its_own_partitions_both_past_t
     assert is_met(requirement, seen(router_done, routed_done))
     assert not is_met(requirement, seen(router_done, routed_behind))
     assert not is_met(requirement, seen({0: partition(0, 4, 7)}, routed_done))
-    assert ACCOUNTS in plan_for([requirement]).projections
+    assert PORTFOLIOS.router_stage in plan_for([requirement]).projections
