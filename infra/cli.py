@@ -8,6 +8,7 @@ from infra import runner
 from infra.auth.cli import app as auth_app
 from infra.events_cli import app as events_app
 from infra.local_auth import apply_local_auth
+from infra.projections_cli import app as projections_app
 from infra.settings import Settings
 from infra.stack.cli import app as stack_app
 
@@ -19,6 +20,9 @@ app.add_typer(
 )
 app.add_typer(auth_app, name="auth", help="OAuth2 clients and signing keys of the local issuer.")
 app.add_typer(events_app, name="events", help="Read, export and replay the event history.")
+app.add_typer(
+    projections_app, name="projections", help="See and steer the projections: status, rebuild…"
+)
 
 
 @app.command()

@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import importlib.util
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from infra.cli_support import UsageError, errors, run_command
 from infra.eventstore import NOTIFY_CHANNEL
 from infra.exporting import ExportFile, ExportFormat
 from infra.history import EventFilter, EventHistory, UnknownEventTypeError, open_history
@@ -34,7 +35,6 @@ from projectors.envelope import EventEnvelope
 
 app = typer.Typer(help="Read, export and replay the event history.", no_args_is_help=True)
 console = Console()
-errors = Console(stderr=True)
 
 Fold = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
@@ -47,10 +47,6 @@ TypeOption = Annotated[
 ]
 AggregateOption = Annotated[UUID | None, typer.Option("--aggregate", help="One aggregate's id")]
 AfterOption = Annotated[int, typer.Option("--after", min=0, help="Start after this position")]
-
-
-class UsageError(Exception):
-    """Bad input: shown as one line, exit status 2."""
 
 
 def _filter(
@@ -74,16 +70,8 @@ def _filter(
     )
 
 
-def _run(work: Callable[[], Any]) -> None:
-    """Run an async command; bad input and refusals become one line and exit 2."""
-    try:
-        asyncio.run(work())
-    except (UsageError, UnknownEventTypeError, ValueError, OSError) as error:
-        errors.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
-    except psycopg.OperationalError as error:
-        errors.print(f"[red]error:[/] cannot reach the event store: {str(error).splitlines()[0]}")
-        raise typer.Exit(1) from None
+def _run(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    run_command(work, (UnknownEventTypeError,))
 
 
 @app.command()

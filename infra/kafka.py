@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.settings import KafkaSettings
@@ -63,3 +63,27 @@ def make_consumer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )
+
+
+async def topic_partitions(
+    settings: KafkaSettings, topic: str, request_timeout_ms: int = 5_000
+) -> list[TopicPartition]:
+    """The topic's real partitions, from the broker (none when it does not exist).
+
+    Not the configured count: a topic created with more partitions than the settings say
+    must not hide any of them.
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=request_timeout_ms
+    )
+    await admin.start()
+    try:
+        topics = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic, int(partition["partition"]))
+        for described in topics
+        if described["topic"] == topic and described["error_code"] == 0
+        for partition in described["partitions"]
+    ]

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.cloudevents import MalformedRecordError, from_record
+from infra.kafka import topic_partitions
 from infra.settings import KafkaSettings
 
 FETCH_TIMEOUT_MS = 5_000
@@ -86,26 +87,15 @@ async def commit_offsets(
 
 async def end_offsets(settings: KafkaSettings, topic: str) -> dict[TopicPartition, int]:
     """Every partition's end offset (the offset the next record will get)."""
+    partitions = await topic_partitions(settings, topic)
+    if not partitions:
+        return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for partition in sorted(await _partition_ids(consumer, topic))
-        ]
-        return dict(await consumer.end_offsets(partitions)) if partitions else {}
+        return dict(await consumer.end_offsets(partitions))
     finally:
         await consumer.stop()
-
-
-async def _partition_ids(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(50):
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            return set(partitions)
-        await consumer.topics()  # refreshes the metadata
-        await asyncio.sleep(0.1)
-    return set()
 
 
 async def offsets_after_position(
@@ -116,6 +106,9 @@ async def offsets_after_position(
     Positions grow along each partition, so a binary search over offsets finds it in a
     few fetches per partition. A record that is not a Ledger event counts as after.
     """
+    partitions = await topic_partitions(settings, topic)
+    if not partitions:
+        return {}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
@@ -124,10 +117,6 @@ async def offsets_after_position(
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for partition in sorted(await _partition_ids(consumer, topic))
-        ]
         consumer.assign(partitions)
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)

@@ -32,6 +32,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.history import EventFilter, EventHistory
+from infra.mongo import create_missing_indexes
 from infra.projection_batches import BatchApplier
 from infra.projection_catalog import (
     READER_CACHE_SECONDS,
@@ -209,8 +210,7 @@ class Rebuild:
         )
 
     async def _create_serving_indexes(self, build: Build) -> None:
-        if self._serving_indexes:
-            await self._database[build.collection].create_indexes(self._serving_indexes)
+        await create_missing_indexes(self._database[build.collection], self._serving_indexes)
 
     async def _build(
         self, applier: BatchApplier, state: RebuildState, stop: asyncio.Event

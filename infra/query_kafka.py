@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from infra.kafka import topic_partitions
 from infra.settings import KafkaSettings
 
 REQUEST_TIMEOUT_MS = 5_000
@@ -25,7 +25,9 @@ class PartitionEnds:
         """Partition -> offset the next record will get; every record before it is published."""
         consumer = await self._started()
         if not self._partitions:
-            self._partitions = await self._describe_partitions()
+            self._partitions = await topic_partitions(
+                self._settings, self._settings.topic, REQUEST_TIMEOUT_MS
+            )
         if not self._partitions:
             return {}
         ends = await consumer.end_offsets(self._partitions)
@@ -53,22 +55,3 @@ class PartitionEnds:
                     raise
                 self._consumer = consumer
             return self._consumer
-
-    async def _describe_partitions(self) -> list[TopicPartition]:
-        # The topic's real partitions, not the configured count: a topic created with more
-        # partitions than the settings say must not hide any of them from the check.
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.bootstrap_servers,
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
-        )
-        await admin.start()
-        try:
-            topics = await admin.describe_topics([self._settings.topic])
-        finally:
-            await admin.close()
-        return [
-            TopicPartition(self._settings.topic, int(partition["partition"]))
-            for topic in topics
-            if topic["topic"] == self._settings.topic and topic["error_code"] == 0
-            for partition in topic["partitions"]
-        ]

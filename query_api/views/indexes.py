@@ -6,8 +6,8 @@ import logging
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
 
+from infra.mongo import create_missing_indexes
 from query_api.views.served import (
     ACCOUNTS,
     DAILY_VOLUME,
@@ -55,33 +55,9 @@ async def ensure_indexes(store: ReadStore) -> None:
     for served in SERVED:
         wanted[(await store.live(served)).collection] = SERVING_INDEXES.get(served.name, [])
     for collection, indexes in wanted.items():
-        await create_indexes(database, collection, indexes)
+        await create_missing_indexes(database[collection], indexes)
 
 
 async def prepare_build(database: AsyncDatabase[Document], name: str, collection: str) -> None:
     """Give a new build of projection `name` the indexes readers need (before its switch)."""
-    await create_indexes(database, collection, SERVING_INDEXES.get(name, []))
-
-
-async def create_indexes(
-    database: AsyncDatabase[Document], collection: str, indexes: list[IndexModel]
-) -> None:
-    """Create the indexes that are missing on `collection`."""
-    if not indexes:
-        return
-    try:
-        await database[collection].create_indexes(indexes)
-    except OperationFailure:
-        # Some index exists with the same keys but other options (e.g. made by a
-        # projector): keep theirs, and create the others one by one.
-        for index in indexes:
-            await _create_one(database, collection, index)
-
-
-async def _create_one(
-    database: AsyncDatabase[Document], collection: str, index: IndexModel
-) -> None:
-    try:
-        await database[collection].create_indexes([index])
-    except OperationFailure as error:
-        log.warning("index %s on %s not created: %s", index.document, collection, error)
+    await create_missing_indexes(database[collection], SERVING_INDEXES.get(name, []))

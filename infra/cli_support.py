@@ -1,0 +1,42 @@
+"""What every `ledger` subcommand shares: running async work, and one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import psycopg
+import typer
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
+from rich.console import Console
+
+errors = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """Bad input: shown as one line, exit status 2."""
+
+
+def run_command(
+    work: Callable[[], Coroutine[Any, Any, None]],
+    usage_errors: tuple[type[Exception], ...] = (),
+) -> None:
+    """Run an async command: bad input and refusals are one line and exit 2, an
+    unreachable service one line and exit 1."""
+    refusals: tuple[type[Exception], ...] = (UsageError, ValueError, OSError, *usage_errors)
+    try:
+        asyncio.run(work())
+    except refusals as error:
+        errors.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    except psycopg.OperationalError as error:
+        errors.print(f"[red]error:[/] cannot reach the event store: {str(error).splitlines()[0]}")
+        raise typer.Exit(1) from None
+    except PyMongoError as error:
+        errors.print(f"[red]error:[/] cannot reach the read store: {str(error).splitlines()[0]}")
+        raise typer.Exit(1) from None
+    except KafkaError as error:
+        errors.print(f"[red]error:[/] cannot reach Kafka: {error}")
+        raise typer.Exit(1) from None

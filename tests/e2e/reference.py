@@ -1,0 +1,56 @@
+"""Read models as a fresh fold of the event store says they should be, and as stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from infra.history import EventFilter, open_history
+from infra.mongo import make_client, read_models
+from infra.settings import Settings
+from projectors.projection import Projection
+from tests.unit.projectors.in_memory_read_models import InMemoryReadModels
+
+Models = dict[str, dict[str, Any]]
+
+
+def expected_read_models(settings: Settings, projections: Iterable[Projection]) -> Models:
+    """Every read model of `projections` folded afresh, in memory, from the whole event store."""
+
+    async def fold() -> Models:
+        models = InMemoryReadModels(projections)
+        async with open_history(settings) as history:
+            models.apply([e async for e in history.stream(EventFilter(), page_size=5_000)])
+        return {name: dict(documents) for name, documents in models.collections.items()}
+
+    return asyncio.run(fold())
+
+
+def stored_read_models(settings: Settings, names: Iterable[str]) -> Models:
+    """The documents of these collections, as the projectors stored them."""
+
+    async def read() -> Models:
+        client = make_client(settings.mongodb)
+        try:
+            database = read_models(client, settings.mongodb)
+            return {name: {d["_id"]: d async for d in database[name].find({})} for name in names}
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
+def comparable(value: Any) -> Any:
+    """MongoDB keeps milliseconds; compare times at that precision, everything else as is."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
+    if isinstance(value, dict):
+        return {key: comparable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [comparable(item) for item in value]
+    if isinstance(value, UUID):
+        return str(value)
+    return value
