@@ -17,17 +17,20 @@ from infra.history import LogListener, open_history
 from infra.http_problems import install_problem_handlers
 from infra.mongo import make_client, read_models
 from infra.projection_catalog import Build, CachedCatalog, ProjectionCatalog
+from infra.projection_operations import ProjectionOperations
 from infra.projection_routing import routing_topic
 from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
 from infra.query_kafka import PartitionEnds
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
+from projectors.registry import PROJECTIONS
 from query_api.consistency.header import ConsistencyHeaderMiddleware
 from query_api.consistency.read_side import ReadSideProbe
 from query_api.consistency.service import Consistency
 from query_api.consistency.watcher import ConsistencyWatcher
 from query_api.problems import install_query_problems
-from query_api.routes import accounts, health, owners, stats, transfers
+from query_api.rebuild_tasks import Rebuilds
+from query_api.routes import accounts, admin, health, owners, stats, transfers
 from query_api.routes import history as history_routes
 from query_api.views.indexes import ensure_indexes
 from query_api.views.served import SERVED, ReadStore
@@ -91,9 +94,14 @@ def create_app(
         app.state.log_listener = listener
         history = open_history(settings)
         app.state.history = await history.__aenter__()
+        operations = ProjectionOperations(settings, database, PROJECTIONS)
+        rebuilds = Rebuilds(operations, app.state.history)
+        app.state.projection_operations = operations
+        app.state.rebuilds = rebuilds
         try:
             yield
         finally:
+            await rebuilds.close()  # before the stores it reads and writes close
             await listener.stop()
             await history.__aexit__(None, None, None)
             for task in (watching, indexing):
@@ -112,7 +120,7 @@ def create_app(
     app.add_middleware(ConsistencyHeaderMiddleware)
     install_edge(app, settings, "query-api", verifier=verifier, limiter=limiter)
     app.include_router(health.router)
-    for module in (accounts, history_routes, owners, transfers, stats):
+    for module in (accounts, history_routes, owners, transfers, stats, admin):
         app.include_router(module.router)
     return app
 
