@@ -26,6 +26,7 @@ from infra.history import EventFilter, open_history
 from infra.mongo import make_client, read_models
 from infra.stack.processes import stop_process
 from projectors.registry import PROJECTIONS
+from projectors.transfers import PROJECTION as TRANSFERS
 from tests.e2e.conftest import RunningSystem
 from tests.network import free_port
 from tests.unit.projectors.in_memory_read_models import InMemoryReadModels
@@ -89,25 +90,18 @@ class Workload:
         )
 
 
-def wait_until_settled(system: RunningSystem, deadline_seconds: float = 60) -> None:
-    """Until every transfer has finished: the transfer process has nothing left to do."""
-    ledger = open_ledger(system.settings)
-    deadline = time.monotonic() + deadline_seconds
-    try:
-        while time.monotonic() < deadline:
-            report = ledger.conservation_report()
-            if all(audit.in_transit == 0 for audit in report.currencies.values()):
-                return
-            time.sleep(0.5)
-    finally:
-        ledger.close()
-    raise AssertionError("transfers were still in flight at the deadline")
+Models = dict[str, dict[str, Any]]
+"""Read models by collection name, then documents by id."""
+
+FINISHED = frozenset({"completed", "failed"})
+SETTLE_SECONDS = 120
+MAX_DIFFERENCES_SHOWN = 20
 
 
-def expected_read_models(system: RunningSystem) -> dict[str, dict[str, Any]]:
+def expected_read_models(system: RunningSystem) -> Models:
     """Every read model folded afresh, in memory, from the whole event store."""
 
-    async def fold() -> dict[str, dict[str, Any]]:
+    async def fold() -> Models:
         models = InMemoryReadModels(PROJECTIONS.values())
         async with open_history(system.settings) as history:
             models.apply([e async for e in history.stream(EventFilter(), page_size=5_000)])
@@ -116,8 +110,10 @@ def expected_read_models(system: RunningSystem) -> dict[str, dict[str, Any]]:
     return asyncio.run(fold())
 
 
-def stored_read_models(system: RunningSystem, names: list[str]) -> dict[str, dict[str, Any]]:
-    async def read() -> dict[str, dict[str, Any]]:
+def stored_read_models(system: RunningSystem, names: list[str]) -> Models:
+    """The documents of these collections, as the projectors stored them."""
+
+    async def read() -> Models:
         client = make_client(system.settings.mongodb)
         try:
             database = read_models(client, system.settings.mongodb)
@@ -143,12 +139,65 @@ def comparable(value: Any) -> Any:
     return value
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, under investigation: in about one run in five, one or two transfers_v1 "
-    "documents differ from a fresh fold after a projector is SIGKILLed mid-run (routed "
-    "projections); balances, statements, portfolios and the conservation law held every time",
-)
+def unfinished_transfers(expected: Models) -> list[str]:
+    """Transfers of the fold not yet completed nor failed: the transfer process has work left."""
+    transfers = expected.get(TRANSFERS.collection, {})
+    return sorted(
+        str(key) for key, document in transfers.items() if document["status"] not in FINISHED
+    )
+
+
+def settled_read_models(system: RunningSystem) -> tuple[Models, Models]:
+    """The read models folded afresh and as stored, once they agree or at the deadline.
+
+    The event store is folded again at every poll: the transfer process writes a transfer's
+    TransferCompleted (or TransferFailed) after its legs, so an expectation folded once can
+    fall behind the stored views. Stored views are read once every transfer in the fold has
+    finished: from then on the log no longer changes, so only the projectors can catch up.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        expected = {name: comparable(docs) for name, docs in expected_read_models(system).items()}
+        out_of_time = time.monotonic() > deadline
+        if out_of_time or not unfinished_transfers(expected):
+            stored = {
+                name: comparable(docs)
+                for name, docs in stored_read_models(system, sorted(expected)).items()
+            }
+            if out_of_time or stored == expected:
+                return expected, stored
+        time.sleep(0.5)
+
+
+def differences(expected: Models, stored: Models) -> list[str]:
+    """One line per document that differs, naming each field whose value differs."""
+    lines = []
+    for name in sorted(expected.keys() | stored.keys()):
+        wanted, found = expected.get(name, {}), stored.get(name, {})
+        for key in sorted(wanted.keys() | found.keys(), key=str):
+            if key not in found:
+                lines.append(f"{name}[{key}]: missing from the read store")
+            elif key not in wanted:
+                lines.append(f"{name}[{key}]: stored, but no event yields it")
+            elif wanted[key] != found[key]:
+                fields = sorted(wanted[key].keys() | found[key].keys())
+                changed = [
+                    f"{field}: expected {wanted[key].get(field, '<absent>')!r}, "
+                    f"stored {found[key].get(field, '<absent>')!r}"
+                    for field in fields
+                    if wanted[key].get(field, "<absent>") != found[key].get(field, "<absent>")
+                ]
+                lines.append(f"{name}[{key}]: " + "; ".join(changed))
+    return lines
+
+
+def listing(lines: list[str]) -> str:
+    """The first lines, and how many more there are."""
+    shown = lines[:MAX_DIFFERENCES_SHOWN]
+    more = len(lines) - len(shown)
+    return "\n".join([*shown, f"... and {more} more"] if more else shown)
+
+
 def test_read_models_equal_a_fresh_fold_after_a_projector_is_killed_mid_run(
     system: RunningSystem,
 ) -> None:
@@ -163,21 +212,14 @@ def test_read_models_equal_a_fresh_fold_after_a_projector_is_killed_mid_run(
             list(pool.map(workload.one, range(COMMANDS // 3)))
             system.start(second, LEDGER_PROJECTOR_PORT=str(free_port()))
             list(pool.map(workload.one, range(COMMANDS - 2 * (COMMANDS // 3))))
-    wait_until_settled(system)
-    expected = {name: comparable(docs) for name, docs in expected_read_models(system).items()}
+    expected, stored = settled_read_models(system)
 
-    deadline = time.monotonic() + 60
-    while True:
-        stored = {
-            name: comparable(docs)
-            for name, docs in stored_read_models(system, sorted(expected)).items()
-        }
-        if stored == expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-
-    for name in sorted(expected):
-        assert stored[name] == expected[name], f"{name} differs from a fresh fold"
+    pending = unfinished_transfers(expected)
+    assert not pending, f"{len(pending)} transfers never finished, e.g. {pending[:5]}"
+    found = differences(expected, stored)
+    assert not found, (
+        f"{len(found)} read-model documents differ from a fresh fold:\n{listing(found)}"
+    )
     assert workload.statuses[200] + workload.statuses[202] > COMMANDS // 2
     ledger = open_ledger(system.settings)
     report = ledger.conservation_report()
