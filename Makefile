@@ -46,6 +46,7 @@ bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/python -m tests.benchmarks
 	$(BIN)/python -m tests.benchmarks.read_side
 	$(BIN)/python -m tests.benchmarks.export_history
+	$(BIN)/python -m tests.benchmarks.rebuild
 
 clean: ## Stop everything and delete the stack's data (keeps downloads)
 	-$(BIN)/ledger down

@@ -25,7 +25,7 @@ from infra.history import EventHistory
 from infra.leadership import TRY_LOCK
 from infra.projection_catalog import CatalogEntry, ProjectionCatalog
 from infra.projection_dead_letters import COLLECTION as DEAD_LETTERS
-from infra.projection_dead_letters import PENDING, describe
+from infra.projection_dead_letters import EVERY_PROJECTION, PENDING, describe
 from infra.projection_groups import (
     commit_offsets,
     committed_offsets,
@@ -34,7 +34,14 @@ from infra.projection_groups import (
     wait_until_empty,
 )
 from infra.projection_progress import COLLECTION as PROGRESS
-from infra.projection_rebuild import PAGE_SIZE, OnProgress, Rebuild, RebuildReport, retire_expired
+from infra.projection_rebuild import (
+    CHECKPOINT_EVERY,
+    PAGE_SIZE,
+    OnProgress,
+    Rebuild,
+    RebuildReport,
+    retire_expired,
+)
 from infra.projection_routing import is_routed, routing_topic
 from infra.projection_supervisor import WORKERS
 from infra.projection_writers import writer_for
@@ -176,7 +183,7 @@ class ProjectionOperations:
             message=failed[0]["message"] if failed else None,
             position=position,
             lag_events=lag_events,
-            lag_seconds=lag_seconds if lag_events else 0.0,
+            lag_seconds=0.0 if lag_events == 0 else lag_seconds,
             events_per_second=round(sum(float(w.get("events_per_second", 0)) for w in workers), 3),
             workers=len([worker for worker in workers if worker["state"] == "running"]),
             dead_letters=dead,
@@ -286,6 +293,7 @@ class ProjectionOperations:
         stop: asyncio.Event | None = None,
         on_progress: OnProgress | None = None,
         page_size: int = PAGE_SIZE,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> RebuildReport:
         """Rebuild the projection into fresh collections and switch to them (ADR 0008)."""
         projection = self.projection(name)
@@ -299,6 +307,7 @@ class ProjectionOperations:
                 serving_indexes=serving_indexes,
                 on_progress=on_progress,
                 page_size=page_size,
+                checkpoint_every=checkpoint_every,
             )
             return await rebuild.run(stop, grace)
 
@@ -315,7 +324,7 @@ class ProjectionOperations:
         self, name: str, status: str | None = PENDING, limit: int = 100
     ) -> list[Document]:
         """The projection's letters (`*`: records that were not events), oldest first."""
-        if name != "*":
+        if name != EVERY_PROJECTION:
             self.projection(name)
         query: Document = {"projection": name}
         if status is not None:
@@ -328,6 +337,10 @@ class ProjectionOperations:
 
         The projection's workers are held meanwhile, so the documents have one writer.
         """
+        if name == EVERY_PROJECTION:
+            raise NotRetryableError(
+                "the letters of `*` are records that were not Ledger events: discard them"
+            )
         projection = self.projection(name)
         async with self.exclusive(name):
             letters = await self._pending(name, letter_ids)
@@ -365,7 +378,7 @@ class ProjectionOperations:
 
     async def discard(self, name: str, letter_ids: Sequence[str] | None = None) -> int:
         """Mark pending letters discarded (kept for the record, never applied); how many."""
-        if name != "*":
+        if name != EVERY_PROJECTION:
             self.projection(name)
         query: Document = {"projection": name, "status": PENDING}
         if letter_ids is not None:

@@ -34,6 +34,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra.history import EventFilter, EventHistory
 from infra.mongo import create_missing_indexes
 from infra.projection_batches import BatchApplier
+from infra.projection_buffer import BufferedDocuments
 from infra.projection_catalog import (
     READER_CACHE_SECONDS,
     Build,
@@ -50,14 +51,15 @@ from infra.projection_groups import (
 )
 from infra.projection_progress import COLLECTION as PROGRESS
 from infra.projection_routing import is_routed, router_stage_name, routing_topic
-from infra.projection_writers import writer_for
+from infra.projection_writers import ProjectionWriter, writer_for
 from infra.settings import Settings
-from projectors.projection import Document, Projection
+from projectors.projection import Document, DocumentProjection, Projection
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5_000
 SWITCH_LAG = 2_000
+CHECKPOINT_EVERY = 100_000
 STAND_DOWN_SECONDS = 60.0
 
 
@@ -88,6 +90,8 @@ class RebuildReport:
     hold_seconds: float
     """How long the projection's workers were held for the switch (readers never wait)."""
     head: int
+    switched_at: float
+    """When the new build became live (`time.time()`)."""
 
     @property
     def events_per_second(self) -> float:
@@ -129,6 +133,7 @@ class Rebuild:
         *,
         serving_indexes: Sequence[IndexModel] = (),
         page_size: int = PAGE_SIZE,
+        checkpoint_every: int = CHECKPOINT_EVERY,
         switch_lag: int = SWITCH_LAG,
         on_progress: OnProgress | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -139,6 +144,9 @@ class Rebuild:
         self._projection = projection
         self._serving_indexes = list(serving_indexes)
         self._page_size = page_size
+        self._checkpoint_every = checkpoint_every
+        self._since_checkpoint = 0
+        self._buffer: BufferedDocuments | None = None
         self._switch_lag = switch_lag
         self._on_progress = on_progress or (lambda _: None)
         self._clock = clock
@@ -175,6 +183,7 @@ class Rebuild:
             seconds=time.monotonic() - started,
             hold_seconds=hold_seconds,
             head=head,
+            switched_at=time.time(),
         )
 
     async def _start_or_resume(self, entry: CatalogEntry) -> RebuildState:
@@ -201,7 +210,12 @@ class Rebuild:
         return await self._catalog.start_rebuild(name, build, 0)
 
     def _applier(self, build: Build) -> BatchApplier:
-        writer = writer_for(build.of(self._projection), self._database)
+        projection = build.of(self._projection)
+        writer: ProjectionWriter
+        if isinstance(projection, DocumentProjection):
+            writer = self._buffer = BufferedDocuments(projection, self._database)
+        else:
+            writer = writer_for(projection, self._database)  # lines and lookups: per page
         return BatchApplier(
             [writer],
             DeadLetters(self._database, self._clock),
@@ -225,9 +239,12 @@ class Rebuild:
             if stop.is_set():
                 raise RebuildInterruptedError(f"stopped after position {state.position}")
             if state.position >= head:
+                state = await self._checkpoint(state)
                 await asyncio.sleep(0.05)  # caught up, waiting for the readers' caches
                 continue
             state = await self._apply_page(applier, state, head)
+            if self._checkpoint_due:
+                state = await self._checkpoint(state)
 
     async def _apply_page(
         self, applier: BatchApplier, state: RebuildState, head: int, until: int | None = None
@@ -238,9 +255,23 @@ class Rebuild:
         if page.events:
             await applier.apply(page.events)
             self._applied += len(page.events)
+            self._since_checkpoint += len(page.events)
         state = replace(state, position=page.next_after, head=head)
-        await self._catalog.rebuild_progress(self._projection.name, state)
         self._on_progress(RebuildProgress(state.stage, state.position, head, self._applied))
+        return state
+
+    @property
+    def _checkpoint_due(self) -> bool:
+        if self._buffer is None:
+            return True  # every page is durable once applied
+        return self._buffer.full or self._since_checkpoint >= self._checkpoint_every
+
+    async def _checkpoint(self, state: RebuildState) -> RebuildState:
+        """Make everything applied durable, then record the position it reached."""
+        if self._buffer is not None:
+            await self._buffer.flush()
+        self._since_checkpoint = 0
+        await self._catalog.rebuild_progress(self._projection.name, state)
         return state
 
     async def _switch(
@@ -248,8 +279,7 @@ class Rebuild:
     ) -> int:
         name = self._projection.name
         settings = self._settings
-        state = replace(state, stage="switching")
-        await self._catalog.rebuild_progress(name, state)
+        state = await self._checkpoint(replace(state, stage="switching"))
         await self._catalog.set_hold(name, "rebuild")
         await wait_until_empty(
             settings.kafka, live.group(settings.projector.group_id), STAND_DOWN_SECONDS
@@ -257,6 +287,7 @@ class Rebuild:
         head = await self._history.head()
         while state.position < head:
             state = await self._apply_page(applier, state, head, until=head)
+        state = await self._checkpoint(state)
         offsets = await offsets_after_position(settings.kafka, settings.kafka.topic, head)
         if is_routed(self._projection):
             offsets.update(await end_offsets(settings.kafka, routing_topic(settings.kafka.topic)))

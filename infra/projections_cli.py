@@ -203,6 +203,9 @@ def rebuild(
         bool, typer.Option(help="Wait out the grace period and drop the old build")
     ] = True,
     page_size: Annotated[int, typer.Option(min=100, max=50_000)] = 5_000,
+    checkpoint_every: Annotated[
+        int, typer.Option(min=1, help="Events between checkpoints (where a resume starts)")
+    ] = 100_000,
 ) -> None:
     """Rebuild into fresh collections from the event store and switch, with zero downtime.
 
@@ -226,6 +229,7 @@ def rebuild(
                         stop=stop,
                         on_progress=bar.update,
                         page_size=page_size,
+                        checkpoint_every=checkpoint_every,
                     )
                 except RebuildInterruptedError as error:
                     errors.print(f"interrupted ({error}): run the same command to continue")

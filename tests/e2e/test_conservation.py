@@ -85,8 +85,12 @@ class Workload:
         target = self._random.choice(same)
         return self._client.post(
             "/v1/transfers",
-            json={"source_account_id": source, "target_account_id": target, "amount": amount,
-                  "reference": "load"},
+            json={
+                "source_account_id": source,
+                "target_account_id": target,
+                "amount": amount,
+                "reference": "load",
+            },
         )
 
 
@@ -117,9 +121,7 @@ def stored_read_models(system: RunningSystem, names: list[str]) -> Models:
         client = make_client(system.settings.mongodb)
         try:
             database = read_models(client, system.settings.mongodb)
-            return {
-                name: {d["_id"]: d async for d in database[name].find({})} for name in names
-            }
+            return {name: {d["_id"]: d async for d in database[name].find({})} for name in names}
         finally:
             await client.close()
 

@@ -220,7 +220,7 @@ def test_rebuild_under_load_never_fails_a_read_nor_goes_back(
 def test_a_killed_rebuild_resumes_where_it_stopped(system: RunningSystem) -> None:
     seed(system)
     argv = [sys.executable, "-m", "infra.cli", "projections", "rebuild", "accounts"]
-    options = ["--grace", "0", "--page-size", "100"]
+    options = ["--grace", "0", "--page-size", "100", "--checkpoint-every", "100"]
     first = subprocess.Popen(
         argv + options,
         env={**system.environment, "COLUMNS": "200"},

@@ -35,9 +35,7 @@ def fuzzed_system(
     """The system with a short consistency wait: fuzzed tokens point far into the future."""
     quick = module_settings.model_copy(
         update={
-            "query": module_settings.query.model_copy(
-                update={"consistency_timeout_seconds": 0.05}
-            )
+            "query": module_settings.query.model_copy(update={"consistency_timeout_seconds": 0.05})
         }
     )
     with running(quick, tmp_path_factory.mktemp("fuzzed")) as system:
