@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 _NO_ERROR = 0
 _TOPIC_ALREADY_EXISTS = 36
+REBALANCE_TIMEOUT_MS = 130_000
 
 
 class TopicCreationError(RuntimeError):
@@ -62,6 +63,10 @@ def make_consumer(
         max_poll_records=2_000,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
+        # A rebalance waits this long for members to rejoin. Longer than the projector's
+        # handoff (it finishes the batch in hand first, up to two minutes): otherwise the
+        # broker evicts it mid-batch and its successor writes the same documents at once.
+        rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
     )
 
 

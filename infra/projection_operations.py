@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from aiokafka import TopicPartition
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -155,11 +156,14 @@ class ProjectionOperations:
 
     async def status(self) -> list[ProjectionReport]:
         """Every projection: version, state, position, lag, rate, workers, dead letters."""
-        reports = await asyncio.gather(*(self.report(name) for name in sorted(self._projections)))
-        return list(reports)
+        ends = await self._end_offsets()
+        names = sorted(self._projections)
+        return list(await asyncio.gather(*(self.report(name, ends) for name in names)))
 
-    async def report(self, name: str) -> ProjectionReport:
-        """One projection's report."""
+    async def report(
+        self, name: str, ends: dict[str, dict[TopicPartition, int]] | None = None
+    ) -> ProjectionReport:
+        """One projection's report (`ends`: the topics' end offsets, when already read)."""
         projection = self.projection(name)
         entry = await self._entry(name)
         workers = await self._workers(name)
@@ -168,7 +172,7 @@ class ProjectionOperations:
         if state == "running" and failed:
             state = "failed"
         position, lag_seconds = await self._progress(name)
-        lag_events = await self._lag_events(entry, projection)
+        lag_events = await self._lag_events(entry, projection, ends or await self._end_offsets())
         dead = await self._database[DEAD_LETTERS].count_documents(
             {"projection": name, "status": PENDING}
         )
@@ -224,18 +228,37 @@ class ProjectionOperations:
             occurred_at = occurred_at.replace(tzinfo=UTC)
         return int(last["position"]), round((datetime.now(UTC) - occurred_at).total_seconds(), 3)
 
-    async def _lag_events(self, entry: CatalogEntry, projection: Projection) -> int | None:
+    async def _end_offsets(self) -> dict[str, dict[TopicPartition, int]]:
+        """The end offsets of the events topic and the routing topic ({} when unreachable)."""
+        kafka = self._settings.kafka
+        try:
+            return {
+                topic: await end_offsets(kafka, topic)
+                for topic in (kafka.topic, routing_topic(kafka.topic))
+            }
+        except Exception:  # the broker is down: lag is then unknown
+            return {}
+
+    async def _lag_events(
+        self,
+        entry: CatalogEntry,
+        projection: Projection,
+        ends: dict[str, dict[TopicPartition, int]],
+    ) -> int | None:
         """Records published but not yet applied by the live build's group (from Kafka)."""
         kafka = self._settings.kafka
         topics = [kafka.topic] + ([routing_topic(kafka.topic)] if is_routed(projection) else [])
+        if any(topic not in ends for topic in topics):
+            return None
         try:
             committed = await committed_offsets(kafka, entry.live.group(self._group_base))
-            ends: dict[Any, int] = {}
-            for topic in topics:
-                ends.update(await end_offsets(kafka, topic))
         except Exception:  # the broker is down: say we do not know
             return None
-        return sum(max(end - committed.get(partition, 0), 0) for partition, end in ends.items())
+        return sum(
+            max(end - committed.get(partition, 0), 0)
+            for topic in topics
+            for partition, end in ends[topic].items()
+        )
 
     @property
     def _group_base(self) -> str:
@@ -256,7 +279,9 @@ class ProjectionOperations:
         await self._entry(name)
         await self._catalog.set_paused(name, False)
 
-    async def reset(self, name: str, position: int) -> dict[str, int]:
+    async def reset(
+        self, name: str, position: int, wait_seconds: float = STAND_DOWN_SECONDS
+    ) -> dict[str, int]:
         """Make the workers apply again every event after `position` (guards skip what is there).
 
         Returns the offsets set, per `topic:partition`.
@@ -270,7 +295,7 @@ class ProjectionOperations:
             group = entry.live.group(self._group_base)
             await self._catalog.set_hold(name, "reset")
             try:
-                await wait_until_empty(self._settings.kafka, group, STAND_DOWN_SECONDS)
+                await wait_until_empty(self._settings.kafka, group, wait_seconds)
                 offsets = await offsets_after_position(
                     self._settings.kafka, self._settings.kafka.topic, position
                 )
@@ -332,7 +357,12 @@ class ProjectionOperations:
         cursor = self._database[DEAD_LETTERS].find(query).sort("first_failed_at", ASCENDING)
         return [letter async for letter in cursor.limit(limit)]
 
-    async def retry(self, name: str, letter_ids: Sequence[str] | None = None) -> RetryReport:
+    async def retry(
+        self,
+        name: str,
+        letter_ids: Sequence[str] | None = None,
+        wait_seconds: float = STAND_DOWN_SECONDS,
+    ) -> RetryReport:
         """Apply pending letters again, in log order, to the live build; mark those that pass.
 
         The projection's workers are held meanwhile, so the documents have one writer.
@@ -351,7 +381,7 @@ class ProjectionOperations:
             await self._catalog.set_hold(name, "dead-letters retry")
             try:
                 await wait_until_empty(
-                    self._settings.kafka, entry.live.group(self._group_base), STAND_DOWN_SECONDS
+                    self._settings.kafka, entry.live.group(self._group_base), wait_seconds
                 )
                 return await self._retry_each(writer, letters)
             finally:

@@ -47,6 +47,10 @@ POLL_TIMEOUT_MS = 500
 HANDOFF_TIMEOUT_SECONDS = 120.0
 COMMIT_TIMEOUT_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 10.0
+# Once stopping, how long the write or commit in hand may still take, and how long leaving
+# the group may take: together well inside the 10 s a runner waits before SIGKILL.
+SHUTDOWN_GRACE_SECONDS = 2.0
+CONSUMER_STOP_TIMEOUT_SECONDS = 2.0
 
 
 class _FinishBatchBeforeHandoff(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -141,7 +145,10 @@ class ProjectorWorker:
         finally:
             self._consumer = None
             try:
-                await consumer.stop()
+                # Leaving the group hands the partitions over at once, but a rebalance in
+                # progress holds the JoinGroup aiokafka sends first up to its timeout.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(consumer.stop(), CONSUMER_STOP_TIMEOUT_SECONDS)
             finally:
                 await self._routing.stop()
 
@@ -191,7 +198,7 @@ class ProjectorWorker:
 
             if not await self._until_stored(store, stop):
                 return  # stopping: the batch stays uncommitted, for the next owner
-            await self._commit(consumer, batch.offsets)
+            await self._commit(consumer, batch.offsets, stop)
             self._account(batch, outcomes)
         finally:
             self.between_batches.set()
@@ -200,12 +207,16 @@ class ProjectorWorker:
     async def _until_stored(
         self, write: Callable[[], Awaitable[None]], stop: asyncio.Event
     ) -> bool:
-        """Run `write` until the store takes it; False when stopped first."""
+        """Run `write` until the store takes it; False when stopped first.
+
+        A write still running when `stop` is set gets SHUTDOWN_GRACE_SECONDS, then is
+        cancelled: its batch stays uncommitted and the next owner applies it again, which
+        the guards make harmless, as after a crash.
+        """
         backoff = max(self._settings.projector.retry_backoff_seconds, 0.05)
         while not stop.is_set():
             try:
-                await write()
-                return True
+                return await _unless_stopped(write(), stop, SHUTDOWN_GRACE_SECONDS)
             except STORE_UNAVAILABLE as error:
                 log.warning("read store or broker unavailable (%r); retry in %.2fs", error, backoff)
                 with contextlib.suppress(TimeoutError):
@@ -213,9 +224,17 @@ class ProjectorWorker:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         return False
 
-    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        offsets: dict[TopicPartition, int],
+        stop: asyncio.Event,
+    ) -> None:
+        commit = asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
         try:
-            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
+            if not await _unless_stopped(commit, stop, SHUTDOWN_GRACE_SECONDS):
+                log.warning("stopping before %s were committed: they will be replayed", offsets)
+                return
         except (KafkaError, TimeoutError) as error:
             # Lost the partitions in a rebalance (or the broker): whoever reads them next
             # applies these events again, and the guards make that change nothing.
@@ -270,12 +289,19 @@ class ProjectorWorker:
         return self._probes.app()
 
 
-async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Await `work` unless `stop` is set first (then cancel it); whether it finished."""
+async def _unless_stopped(
+    work: Awaitable[None], stop: asyncio.Event, grace_seconds: float = 0.0
+) -> bool:
+    """Await `work`; once `stop` is set, give it `grace_seconds` more, then cancel it.
+
+    Whether `work` finished.
+    """
     task = asyncio.ensure_future(work)
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
+    if not task.done() and grace_seconds > 0:
+        await asyncio.wait({task}, timeout=grace_seconds)
     if task.done():
         task.result()
         return True

@@ -39,7 +39,7 @@ router = APIRouter(
 )
 
 # Below the gateway's read timeout, so a pause that waits for slow workers still answers.
-PAUSE_WAIT_SECONDS = 8.0
+STAND_DOWN_WAIT_SECONDS = 8.0
 MAX_LETTERS = 1_000
 
 
@@ -120,7 +120,7 @@ async def pause_projection(
     409 `workers-still-consuming` when they did not stand down in time: the pause is
     recorded, so they will; ask again to wait for it.
     """
-    await operations.pause(name, wait_seconds=PAUSE_WAIT_SECONDS)
+    await operations.pause(name, wait_seconds=STAND_DOWN_WAIT_SECONDS)
     return await _report(name, operations, rebuilds)
 
 
@@ -150,7 +150,7 @@ async def reset_projection(name: Name, body: ResetIn, operations: Operations) ->
     The projections' guards skip what a view already has, so this repairs a view without
     emptying it. 409 while another operator command (a rebuild) holds the projection.
     """
-    offsets = await operations.reset(name, body.to_position)
+    offsets = await operations.reset(name, body.to_position, STAND_DOWN_WAIT_SECONDS)
     return ResetOut(name=name, to_position=body.to_position, offsets=offsets)
 
 
@@ -220,7 +220,7 @@ async def retry_dead_letters(
             "the letters of `*` are records that were not Ledger events: nothing to apply "
             "(discard them)"
         )
-    report = await operations.retry(name, body.ids if body else None)
+    report = await operations.retry(name, body.ids if body else None, STAND_DOWN_WAIT_SECONDS)
     return RetryOut.from_report(report)
 
 
