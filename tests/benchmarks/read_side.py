@@ -28,6 +28,7 @@ from rich.table import Table
 
 from infra.eventstore import open_ledger
 from infra.mongo import make_client, read_models
+from infra.projection_groups import committed_offsets
 from infra.projection_operations import ProjectionOperations
 from infra.projection_supervisor import ProjectorProcess
 from infra.relay import Relay
@@ -43,6 +44,7 @@ ACCOUNTS = 2_000
 RAW_BATCH = 1_000
 LATENCY_RATE = 300  # commands/s: about half of what the command API sustained in `make bench`
 LATENCY_SECONDS = 15.0
+LATENCY_SENDERS = 32
 PROJECTOR_DEADLINE_SECONDS = 240.0
 
 
@@ -82,12 +84,15 @@ async def relay_backlog(settings: Settings, count: int) -> float:
         ledger.close()
 
 
-async def project_backlog(settings: Settings, count: int) -> tuple[float, dict[str, float]]:
+async def project_backlog(
+    settings: Settings, count: int
+) -> tuple[float, dict[str, dict[str, float]]]:
     """Events/s until every projection has applied the whole backlog (lag 0 in Kafka).
 
     One projector process as deployed: a worker per projection, each in its own group.
     Returns the overall rate and, per projection, the seconds it took to catch up (or
-    the deadline, when it did not).
+    the deadline) and its events/s: events of the topic its group has committed, per
+    second (the backlog, once caught up).
     """
     client = make_client(settings.mongodb)
     database = read_models(client, settings.mongodb)
@@ -97,24 +102,31 @@ async def project_backlog(settings: Settings, count: int) -> tuple[float, dict[s
     started = time.perf_counter()
     task = asyncio.create_task(process.run(stop))
     deadline = started + PROJECTOR_DEADLINE_SECONDS
-    caught_up: dict[str, float] = {}
+    caught_up: dict[str, dict[str, float]] = {}
     try:
         while len(caught_up) < len(PROJECTIONS) and time.perf_counter() < deadline:
             await asyncio.sleep(1.0)
             for name in PROJECTIONS:
-                if name in caught_up:
-                    continue
-                report = await operations.report(name)
-                if report.lag_events == 0 and report.position == count:
-                    caught_up[name] = time.perf_counter() - started
+                if name not in caught_up and (await operations.report(name)).lag_events == 0:
+                    seconds = time.perf_counter() - started
+                    caught_up[name] = {"seconds": seconds, "events_per_second": count / seconds}
         seconds = time.perf_counter() - started
         for name in PROJECTIONS:
-            caught_up.setdefault(name, seconds)
-        return count / max(caught_up.values()), caught_up
+            if name not in caught_up:
+                applied = await _committed_events(settings, name)
+                caught_up[name] = {"seconds": seconds, "events_per_second": applied / seconds}
+        return count / max(item["seconds"] for item in caught_up.values()), caught_up
     finally:
         stop.set()
         await task
         await client.close()
+
+
+async def _committed_events(settings: Settings, name: str) -> int:
+    """Events of the events topic the projection's live group has committed."""
+    group = f"{settings.projector.group_id}.{PROJECTIONS[name].collection}"
+    committed = await committed_offsets(settings.kafka, group)
+    return sum(offset for tp, offset in committed.items() if tp.topic == settings.kafka.topic)
 
 
 def latency(base: Settings) -> dict[str, float]:
@@ -128,36 +140,49 @@ def latency(base: Settings) -> dict[str, float]:
                 )
                 accounts.append(opened.json()["aggregate_id"])
         samples: list[float] = []
+        late: list[float] = []
         lock = threading.Lock()
-
-        def one(index: int) -> None:
-            with system.client(timeout=30) as c:
-                account = accounts[index % len(accounts)]
-                answer = c.post(
-                    f"/v1/accounts/{account}/deposits", json={"amount": 1, "reference": "lat"}
-                )
-                accepted = time.perf_counter()
-                version = answer.json()["version"]
-                read = c.get(f"/v1/accounts/{account}", headers={"X-Min-Version": str(version)})
-                if read.headers.get("x-consistency") == "fresh":
-                    with lock:
-                        samples.append((time.perf_counter() - accepted) * 1000)
-
-        threads: list[threading.Thread] = []
+        total = int(LATENCY_RATE * LATENCY_SECONDS)
         interval = 1 / LATENCY_RATE
+        schedule = iter(range(total))
         started = time.perf_counter()
-        for index in range(int(LATENCY_RATE * LATENCY_SECONDS)):
-            delay = started + index * interval - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            thread = threading.Thread(target=one, args=(index,))
-            thread.start()
-            threads.append(thread)
+
+        def sender() -> None:
+            # Open loop: command i is due at started + i * interval, whoever sends it; a
+            # pool of kept-alive clients, not a TLS handshake per command.
+            with system.client(timeout=30) as c:
+                while True:
+                    with lock:
+                        index = next(schedule, None)
+                    if index is None:
+                        return
+                    due = started + index * interval
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    account = accounts[index % len(accounts)]
+                    answer = c.post(
+                        f"/v1/accounts/{account}/deposits", json={"amount": 1, "reference": "lat"}
+                    )
+                    accepted = time.perf_counter()
+                    version = answer.json()["version"]
+                    headers = {"X-Min-Version": str(version)}
+                    read = c.get(f"/v1/accounts/{account}", headers=headers)
+                    with lock:
+                        late.append(max(0.0, -delay))
+                        if read.headers.get("x-consistency") == "fresh":
+                            samples.append((time.perf_counter() - accepted) * 1000)
+
+        threads = [threading.Thread(target=sender) for _ in range(LATENCY_SENDERS)]
         for thread in threads:
-            thread.join(timeout=60)
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=LATENCY_SECONDS + 120)
+        achieved = len(late) / (time.perf_counter() - started)
     ordered = sorted(samples)
     return {
-        "commands": len(threads),
+        "commands": len(late),
+        "achieved_rate_per_second": achieved,
         "fresh_reads": len(ordered),
         "p50_ms": statistics.quantiles(ordered, n=100)[49],
         "p95_ms": statistics.quantiles(ordered, n=100)[94],
@@ -193,15 +218,20 @@ def main() -> int:
     table.add_row(
         "projector, all 5 projections, events/s", f"{result['projector_events_per_second']:,.0f}"
     )
-    for name, seconds in sorted(result["projector_seconds_to_catch_up"].items()):
-        table.add_row(f"  {name} caught up after, s", f"{seconds:,.1f}")
+    for name, figures in sorted(result["projector_seconds_to_catch_up"].items()):
+        done = figures["seconds"] < PROJECTOR_DEADLINE_SECONDS
+        table.add_row(
+            f"  {name}, events/s ({'caught up' if done else 'at the deadline'})",
+            f"{figures['events_per_second']:,.0f} ({figures['seconds']:,.0f} s)",
+        )
     table.add_row(
         "projector / raw insert",
         f"{result['projector_events_per_second'] / result['raw_insert_docs_per_second']:.2f}",
     )
     lat = result["latency"]
     table.add_row(
-        f"command → visible at {lat['rate_per_second']}/s: p50 / p95 / p99 ms",
+        f"command → visible at {lat['rate_per_second']}/s"
+        f" (achieved {lat['achieved_rate_per_second']:.0f}/s): p50 / p95 / p99 ms",
         f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f}",
     )
     console.print(table)
