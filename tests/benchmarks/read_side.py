@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import statistics
 import sys
 import tempfile
@@ -44,7 +45,8 @@ ACCOUNTS = 2_000
 RAW_BATCH = 1_000
 LATENCY_RATE = 300  # commands/s: about half of what the command API sustained in `make bench`
 LATENCY_SECONDS = 15.0
-LATENCY_SENDERS = 32
+LATENCY_SENDERS = 16
+LATENCY_READERS = 64
 PROJECTOR_DEADLINE_SECONDS = 240.0
 
 
@@ -129,7 +131,7 @@ async def _committed_events(settings: Settings, name: str) -> int:
     return sum(offset for tp, offset in committed.items() if tp.topic == settings.kafka.topic)
 
 
-def latency(base: Settings) -> dict[str, float]:
+def latency(base: Settings, rate: int = LATENCY_RATE) -> dict[str, float]:
     """p50/p95/p99 ms from a command's answer to the first fresh read of its version."""
     with isolated(base) as settings, running(settings, Path(tempfile.mkdtemp())) as system:
         with system.client(timeout=30) as client:
@@ -140,54 +142,69 @@ def latency(base: Settings) -> dict[str, float]:
                 )
                 accounts.append(opened.json()["aggregate_id"])
         samples: list[float] = []
-        late: list[float] = []
+        sent: list[float] = []
+        stale: list[int] = []
         lock = threading.Lock()
-        total = int(LATENCY_RATE * LATENCY_SECONDS)
-        interval = 1 / LATENCY_RATE
+        total = int(rate * LATENCY_SECONDS)
+        interval = 1 / rate
         schedule = iter(range(total))
+        written: queue.Queue[tuple[str, int, float] | None] = queue.Queue()
         started = time.perf_counter()
 
         def sender() -> None:
-            # Open loop: command i is due at started + i * interval, whoever sends it; a
-            # pool of kept-alive clients, not a TLS handshake per command.
+            # Open loop: command i is due at started + i * interval, whoever sends it, on a
+            # pool of kept-alive clients; the reads are others' job, so a slow view does
+            # not slow the commands down.
             with system.client(timeout=30) as c:
                 while True:
                     with lock:
                         index = next(schedule, None)
                     if index is None:
                         return
-                    due = started + index * interval
-                    delay = due - time.perf_counter()
+                    delay = started + index * interval - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
                     account = accounts[index % len(accounts)]
                     answer = c.post(
                         f"/v1/accounts/{account}/deposits", json={"amount": 1, "reference": "lat"}
                     )
-                    accepted = time.perf_counter()
-                    version = answer.json()["version"]
+                    written.put((account, answer.json()["version"], time.perf_counter()))
+                    with lock:
+                        sent.append(time.perf_counter())
+
+        def reader() -> None:
+            with system.client(timeout=30) as c:
+                while (item := written.get()) is not None:
+                    account, version, accepted = item
                     headers = {"X-Min-Version": str(version)}
                     read = c.get(f"/v1/accounts/{account}", headers=headers)
                     with lock:
-                        late.append(max(0.0, -delay))
                         if read.headers.get("x-consistency") == "fresh":
                             samples.append((time.perf_counter() - accepted) * 1000)
+                        else:
+                            stale.append(version)
 
-        threads = [threading.Thread(target=sender) for _ in range(LATENCY_SENDERS)]
-        for thread in threads:
+        senders = [threading.Thread(target=sender) for _ in range(LATENCY_SENDERS)]
+        readers = [threading.Thread(target=reader) for _ in range(LATENCY_READERS)]
+        for thread in senders + readers:
             thread.start()
-        for thread in threads:
+        for thread in senders:
             thread.join(timeout=LATENCY_SECONDS + 120)
-        achieved = len(late) / (time.perf_counter() - started)
+        achieved = len(sent) / (max(sent, default=started) - started)
+        for _ in readers:
+            written.put(None)
+        for thread in readers:
+            thread.join(timeout=120)
     ordered = sorted(samples)
     return {
-        "commands": len(late),
+        "commands": len(sent),
         "achieved_rate_per_second": achieved,
+        "stale_reads": len(stale),
         "fresh_reads": len(ordered),
         "p50_ms": statistics.quantiles(ordered, n=100)[49],
         "p95_ms": statistics.quantiles(ordered, n=100)[94],
         "p99_ms": statistics.quantiles(ordered, n=100)[98],
-        "rate_per_second": LATENCY_RATE,
+        "rate_per_second": rate,
     }
 
 
@@ -196,7 +213,13 @@ def main() -> int:
     console = Console(width=120)
     stack = Settings()
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "backlog": BACKLOG}
+    arguments = sys.argv[1:]
     with isolated(stack) as settings:
+        if "--latency-only" in arguments:  # e.g. `--latency-only 100`: another rate
+            chosen = int(arguments[-1]) if arguments[-1].isdigit() else LATENCY_RATE
+            result["latency"] = latency(stack, chosen)
+            console.print(result["latency"])
+            return 0
         console.print(f"[dim]… loading {BACKLOG:,} events with COPY[/dim]")
         synthetic_log.load(settings, BACKLOG, ACCOUNTS)
         result["raw_insert_docs_per_second"] = asyncio.run(raw_insert_rate(settings, BACKLOG))
