@@ -45,6 +45,8 @@ from tests.integration import synthetic_log
 EVENTS = 500_000
 ACCOUNTS_COUNT = 5_000
 DEADLINE_SECONDS = 900.0
+WINDOW_READS = 300
+"""Reads taken before the rebuild and after its switch, to compare with."""
 
 
 PHASES = ("before", "building", "switch", "after")
@@ -140,14 +142,10 @@ async def _rebuild_while_reading(
     ops = ProjectionOperations(settings, database, PROJECTIONS)  # type: ignore[arg-type]
     catalog = ProjectionCatalog(database)  # type: ignore[arg-type]
     await catalog.ensure(PROJECTIONS["accounts"])
-    store = ReadStore(
-        database,  # type: ignore[arg-type]
-        CachedCatalog(catalog, {"accounts": Build("accounts", 1)}),
-    )
-    del store  # the reader runs in a process of its own, like a query API replica
     ids = await _account_ids(settings)
     receiver, sender = multiprocessing.Pipe(duplex=False)
     stop_reading = multiprocessing.Event()
+    done = multiprocessing.Value("i", 0)
     reader = multiprocessing.Process(
         target=_reader_process,
         args=(
@@ -155,12 +153,13 @@ async def _rebuild_while_reading(
             settings.mongodb.database,
             ids,
             stop_reading,
+            done,
             sender,
         ),
     )
     reader.start()
     try:
-        await asyncio.sleep(3)
+        await _reads_done(done, WINDOW_READS)  # a baseline before the rebuild
         building = time.time()
         async with open_history(settings) as history:
             report = await ops.rebuild(
@@ -170,7 +169,7 @@ async def _rebuild_while_reading(
                 grace=timedelta(0),
                 page_size=options.page_size,
             )
-        await asyncio.sleep(3)
+        await _reads_done(done, done.value + WINDOW_READS)  # and after the switch
     finally:
         stop_reading.set()
         reads = Reads(receiver.recv() if receiver.poll(30) else [])
@@ -199,14 +198,23 @@ async def _account_ids(settings: Settings) -> list[str]:
         return [str(row[0]) for row in await cursor.fetchall()]
 
 
-def _reader_process(url: str, database: str, ids: list[str], stop: Any, sender: Connection) -> None:
+async def _reads_done(done: Any, count: int, seconds: float = 60.0) -> None:
+    """Wait until the reader has made `count` reads in all (or `seconds` passed)."""
+    deadline = time.monotonic() + seconds
+    while done.value < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _reader_process(
+    url: str, database: str, ids: list[str], stop: Any, done: Any, sender: Connection
+) -> None:
     """Read random accounts through the query API's `ReadStore` until told to stop."""
     settings = MongodbSettings(url=SecretStr(url), database=database)
-    sender.send(asyncio.run(_read(settings, ids, stop)))
+    sender.send(asyncio.run(_read(settings, ids, stop, done)))
 
 
 async def _read(
-    settings: MongodbSettings, ids: list[str], stop: Any
+    settings: MongodbSettings, ids: list[str], stop: Any, done: Any
 ) -> list[tuple[float, float, bool]]:
     client = make_client(settings)
     database = read_models(client, settings)
@@ -225,6 +233,7 @@ async def _read(
             except Exception:  # counted, never raised: the figure is what readers saw
                 ok = False
             samples.append((started, time.perf_counter() - clock, ok))
+            done.value += 1
             await asyncio.sleep(0.005)
     finally:
         await client.close()

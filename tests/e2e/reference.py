@@ -15,6 +15,9 @@ from projectors.projection import Projection
 from tests.unit.projectors.in_memory_read_models import InMemoryReadModels
 
 Models = dict[str, dict[str, Any]]
+"""Read models by collection name, then documents by id."""
+
+MAX_DIFFERENCES_SHOWN = 20
 
 
 def expected_read_models(settings: Settings, projections: Iterable[Projection]) -> Models:
@@ -54,3 +57,32 @@ def comparable(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     return value
+
+
+def differences(expected: Models, stored: Models) -> list[str]:
+    """One line per document that differs, naming each field whose value differs."""
+    lines = []
+    for name in sorted(expected.keys() | stored.keys()):
+        wanted, found = expected.get(name, {}), stored.get(name, {})
+        for key in sorted(wanted.keys() | found.keys(), key=str):
+            if key not in found:
+                lines.append(f"{name}[{key}]: missing from the read store")
+            elif key not in wanted:
+                lines.append(f"{name}[{key}]: stored, but no event yields it")
+            elif wanted[key] != found[key]:
+                fields = sorted(wanted[key].keys() | found[key].keys())
+                changed = [
+                    f"{field}: expected {wanted[key].get(field, '<absent>')!r}, "
+                    f"stored {found[key].get(field, '<absent>')!r}"
+                    for field in fields
+                    if wanted[key].get(field, "<absent>") != found[key].get(field, "<absent>")
+                ]
+                lines.append(f"{name}[{key}]: " + "; ".join(changed))
+    return lines
+
+
+def listing(lines: list[str]) -> str:
+    """The first lines, and how many more there are."""
+    shown = lines[:MAX_DIFFERENCES_SHOWN]
+    more = len(lines) - len(shown)
+    return "\n".join([*shown, f"... and {more} more"] if more else shown)

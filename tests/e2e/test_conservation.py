@@ -8,28 +8,30 @@ conservation law must hold both in the log and in the read models.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import httpx
 import pytest
 
 from infra.eventstore import open_ledger
-from infra.history import EventFilter, open_history
-from infra.mongo import make_client, read_models
 from infra.stack.processes import stop_process
 from projectors.registry import PROJECTIONS
 from projectors.transfers import PROJECTION as TRANSFERS
 from tests.e2e.conftest import RunningSystem
+from tests.e2e.reference import (
+    Models,
+    comparable,
+    differences,
+    expected_read_models,
+    listing,
+    stored_read_models,
+)
 from tests.network import free_port
-from tests.unit.projectors.in_memory_read_models import InMemoryReadModels
 
 pytestmark = pytest.mark.e2e
 
@@ -94,51 +96,8 @@ class Workload:
         )
 
 
-Models = dict[str, dict[str, Any]]
-"""Read models by collection name, then documents by id."""
-
 FINISHED = frozenset({"completed", "failed"})
 SETTLE_SECONDS = 120
-MAX_DIFFERENCES_SHOWN = 20
-
-
-def expected_read_models(system: RunningSystem) -> Models:
-    """Every read model folded afresh, in memory, from the whole event store."""
-
-    async def fold() -> Models:
-        models = InMemoryReadModels(PROJECTIONS.values())
-        async with open_history(system.settings) as history:
-            models.apply([e async for e in history.stream(EventFilter(), page_size=5_000)])
-        return {name: dict(documents) for name, documents in models.collections.items()}
-
-    return asyncio.run(fold())
-
-
-def stored_read_models(system: RunningSystem, names: list[str]) -> Models:
-    """The documents of these collections, as the projectors stored them."""
-
-    async def read() -> Models:
-        client = make_client(system.settings.mongodb)
-        try:
-            database = read_models(client, system.settings.mongodb)
-            return {name: {d["_id"]: d async for d in database[name].find({})} for name in names}
-        finally:
-            await client.close()
-
-    return asyncio.run(read())
-
-
-def comparable(value: Any) -> Any:
-    """MongoDB keeps milliseconds; compare times at that precision, everything else as is."""
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds")
-    if isinstance(value, dict):
-        return {key: comparable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [comparable(item) for item in value]
-    if isinstance(value, UUID):
-        return str(value)
-    return value
 
 
 def unfinished_transfers(expected: Models) -> list[str]:
@@ -159,45 +118,19 @@ def settled_read_models(system: RunningSystem) -> tuple[Models, Models]:
     """
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        expected = {name: comparable(docs) for name, docs in expected_read_models(system).items()}
+        expected = {
+            name: comparable(docs)
+            for name, docs in expected_read_models(system.settings, PROJECTIONS.values()).items()
+        }
         out_of_time = time.monotonic() > deadline
         if out_of_time or not unfinished_transfers(expected):
             stored = {
                 name: comparable(docs)
-                for name, docs in stored_read_models(system, sorted(expected)).items()
+                for name, docs in stored_read_models(system.settings, sorted(expected)).items()
             }
             if out_of_time or stored == expected:
                 return expected, stored
         time.sleep(0.5)
-
-
-def differences(expected: Models, stored: Models) -> list[str]:
-    """One line per document that differs, naming each field whose value differs."""
-    lines = []
-    for name in sorted(expected.keys() | stored.keys()):
-        wanted, found = expected.get(name, {}), stored.get(name, {})
-        for key in sorted(wanted.keys() | found.keys(), key=str):
-            if key not in found:
-                lines.append(f"{name}[{key}]: missing from the read store")
-            elif key not in wanted:
-                lines.append(f"{name}[{key}]: stored, but no event yields it")
-            elif wanted[key] != found[key]:
-                fields = sorted(wanted[key].keys() | found[key].keys())
-                changed = [
-                    f"{field}: expected {wanted[key].get(field, '<absent>')!r}, "
-                    f"stored {found[key].get(field, '<absent>')!r}"
-                    for field in fields
-                    if wanted[key].get(field, "<absent>") != found[key].get(field, "<absent>")
-                ]
-                lines.append(f"{name}[{key}]: " + "; ".join(changed))
-    return lines
-
-
-def listing(lines: list[str]) -> str:
-    """The first lines, and how many more there are."""
-    shown = lines[:MAX_DIFFERENCES_SHOWN]
-    more = len(lines) - len(shown)
-    return "\n".join([*shown, f"... and {more} more"] if more else shown)
 
 
 def test_read_models_equal_a_fresh_fold_after_a_projector_is_killed_mid_run(

@@ -24,7 +24,13 @@ from pymongo import MongoClient
 from infra.settings import Settings
 from projectors.registry import PROJECTIONS
 from tests.e2e.conftest import RunningSystem, running
-from tests.e2e.reference import comparable, expected_read_models, stored_read_models
+from tests.e2e.reference import (
+    comparable,
+    differences,
+    expected_read_models,
+    listing,
+    stored_read_models,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +81,13 @@ class Load:
     seen_versions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     seen_lines: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, commands: int, reads: int, seconds: float = 60.0) -> None:
+        """Return once the load has sent `commands` and read `reads` times in all."""
+        deadline = time.monotonic() + seconds
+        while self.commands < commands or self.reads < reads:
+            assert time.monotonic() < deadline, (self.commands, self.reads, self.failures[:3])
+            time.sleep(0.05)
 
     def write(self) -> None:
         chance = random.Random(1)
@@ -169,16 +182,8 @@ def assert_equals_reference(settings: Settings, names: list[str], generation: in
         if stored == expected or time.monotonic() > deadline:
             break
         time.sleep(1)
-    for name in collections:
-        differing = [
-            key
-            for key in set(expected[name]) | set(stored[name])
-            if expected[name].get(key) != stored[name].get(key)
-        ]
-        assert not differing, (
-            f"{name}: {len(differing)} documents differ, e.g. {differing[0]}: "
-            f"expected {expected[name].get(differing[0])}, stored {stored[name].get(differing[0])}"
-        )
+    found = differences(expected, stored)
+    assert not found, f"{len(found)} documents differ from a fresh fold:\n{listing(found)}"
 
 
 def test_rebuild_under_load_never_fails_a_read_nor_goes_back(
@@ -193,12 +198,13 @@ def test_rebuild_under_load_never_fails_a_read_nor_goes_back(
         for thread in threads:
             thread.start()
         try:
-            time.sleep(2)
+            load.wait_for(commands=20, reads=40)  # the load is on before the rebuilds start
             outputs = [
                 ledger(system, "projections", "rebuild", name, "--grace", "2", "--page-size", "100")
                 for name in ("accounts", "account_statements")
             ]
-            time.sleep(3)  # reads and writes go on against the new builds
+            # Reads and writes go on against the new builds.
+            load.wait_for(commands=load.commands + 20, reads=load.reads + 40)
         finally:
             load.stop.set()
             for thread in threads:
