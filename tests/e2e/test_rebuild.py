@@ -78,8 +78,13 @@ class Load:
     reads: int = 0
     failures: list[str] = field(default_factory=list)
     regressions: list[str] = field(default_factory=list)
-    seen_versions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    seen_lines: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    seen_versions: dict[str, list[tuple[float, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """Per account, (when the read answered, the version it showed), for every read."""
+    seen_lines: dict[str, list[tuple[float, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, commands: int, reads: int, seconds: float = 60.0) -> None:
@@ -113,29 +118,46 @@ class Load:
                 self._read_statement(client, account_id)
 
     def _read_account(self, client: httpx.Client, account_id: str) -> None:
+        started = time.monotonic()
         response = client.get(f"/v1/accounts/{account_id}")
         if response.status_code != 200:
             self.failures.append(f"GET account {response.status_code}: {response.text[:200]}")
             return
-        self._observe(self.seen_versions, account_id, int(response.json()["version"]), "account")
+        version = int(response.json()["version"])
+        self._observe(self.seen_versions, account_id, started, version, "account")
 
     def _read_statement(self, client: httpx.Client, account_id: str) -> None:
+        started = time.monotonic()
         response = client.get(f"/v1/accounts/{account_id}/statement", params={"limit": 3})
         if response.status_code != 200:
             self.failures.append(f"GET statement {response.status_code}: {response.text[:200]}")
             return
         items = response.json()["items"]
         newest = max((int(item["version"]) for item in items), default=0)
-        self._observe(self.seen_lines, account_id, newest, "statement")
+        self._observe(self.seen_lines, account_id, started, newest, "statement")
 
-    def _observe(self, seen: dict[str, int], account_id: str, version: int, what: str) -> None:
+    def _observe(
+        self,
+        seen: dict[str, list[tuple[float, int]]],
+        account_id: str,
+        started: float,
+        version: int,
+        what: str,
+    ) -> None:
+        """A read must not show less than any read that had answered before it began.
+
+        Reads that overlap (of different reader threads) may answer in either order: one
+        that began before the switch may answer from the old build after another, begun
+        later, answered from the new one. That is no view going backwards.
+        """
         with self._lock:
             self.reads += 1
-            if version < seen[account_id]:
+            earlier = [shown for answered, shown in seen[account_id] if answered < started]
+            if earlier and version < max(earlier):
                 self.regressions.append(
-                    f"{what} {account_id}: read version {version} after {seen[account_id]}"
+                    f"{what} {account_id}: read version {version} after {max(earlier)}"
                 )
-            seen[account_id] = max(seen[account_id], version)
+            seen[account_id].append((time.monotonic(), version))
 
 
 def ledger(system: RunningSystem, *arguments: str, timeout: float = 240) -> str:
