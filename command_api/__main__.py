@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from command_api.app import create_app
-from infra.service import serve_http
+from infra.runtime.process import serve_http
 from infra.settings import Settings
 
 

@@ -14,13 +14,13 @@ from command_api.execution import CommandRunner
 from command_api.problems import install_domain_problems
 from command_api.routes import accounts, health, transfers
 from domain.ledger import Ledger
-from infra.auth import TokenVerifier
-from infra.body_limit import BodySizeLimitMiddleware
-from infra.edge import install_edge
-from infra.eventstore import open_ledger
-from infra.http_problems import install_problem_handlers
-from infra.idempotency import IdempotencyStore
-from infra.ratelimit import RateLimiter
+from infra.eventstore.idempotency import IdempotencyStore
+from infra.eventstore.library import open_ledger
+from infra.http.body_limit import BodySizeLimitMiddleware
+from infra.http.edge import install_edge
+from infra.problems import install_problem_handlers
+from infra.security.auth import TokenVerifier
+from infra.security.ratelimit import RateLimiter
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 
 from domain.errors import AccountNotFoundError
 from domain.ledger import Ledger
-from infra.auth import Principal, Scope, require_scope
+from infra.security.auth import Principal, Scope, require_scope
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs them on the event loop instead

@@ -15,8 +15,7 @@ from command_api.problems import mapping_for
 from domain.context import CommandContext
 from domain.errors import LedgerError
 from domain.ledger import Ledger, Outcome
-from infra.http_problems import PROBLEM_JSON, problem_response, problem_type
-from infra.idempotency import (
+from infra.eventstore.idempotency import (
     MAX_KEY_LENGTH,
     DuplicateIdempotencyKeyError,
     IdempotencyRecord,
@@ -24,6 +23,7 @@ from infra.idempotency import (
     StoredOutcome,
     fingerprint,
 )
+from infra.problems import PROBLEM_JSON, problem_response, problem_type
 
 Location = Callable[[str], str]
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from domain import errors
-from infra.http_problems import ProblemExample, problem_response, problem_responses
+from infra.problems import ProblemExample, problem_response, problem_responses
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ class ApiSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """Bearer-token verification by the APIs, and the local token issuer (`infra.issuer`)."""
+    """Bearer-token verification by the APIs, and the local issuer (`infra.security.issuer`)."""
 
     issuer: str = ""
     jwks_url: str = ""

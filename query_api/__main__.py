@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.service import serve_http
+from infra.runtime.process import serve_http
 from infra.settings import Settings
 from query_api.app import create_app
 

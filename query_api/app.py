@@ -11,19 +11,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pymongo.errors import ConnectionFailure
 
-from infra.auth import TokenVerifier
-from infra.edge import install_edge
-from infra.history import LogListener, open_history
-from infra.http_problems import install_problem_handlers
-from infra.mongo import make_client, read_models
-from infra.projection_catalog import Build, CachedCatalog, ProjectionCatalog
-from infra.projection_operations import ProjectionOperations
-from infra.projection_routing import routing_topic
-from infra.query_eventstore import EventStoreReader, relay_checkpoint_name
-from infra.query_kafka import PartitionEnds
-from infra.ratelimit import RateLimiter
+from infra.eventstore.history import LogListener, open_history
+from infra.eventstore.reader import EventStoreReader, relay_checkpoint_name
+from infra.http.edge import install_edge
+from infra.messaging.partition_ends import PartitionEnds
+from infra.problems import install_problem_handlers
+from infra.readstore.client import make_client, read_models
+from infra.security.auth import TokenVerifier
+from infra.security.ratelimit import RateLimiter
 from infra.settings import Settings
-from projectors.registry import PROJECTIONS
+from projectors.engine.routing import routing_topic
+from projectors.operations.catalog import Build, CachedCatalog, ProjectionCatalog
+from projectors.operations.operations import ProjectionOperations
+from projectors.projections.registry import PROJECTIONS
 from query_api.consistency.header import ConsistencyHeaderMiddleware
 from query_api.consistency.read_side import ReadSideProbe
 from query_api.consistency.service import Consistency

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
 
-from infra.auth import Principal, Scope, require_scope
-from infra.query_eventstore import EventStoreReader
+from infra.eventstore.reader import EventStoreReader
+from infra.security.auth import Principal, Scope, require_scope
 from infra.settings import QueryApiSettings
 from query_api.consistency.header import record_freshness
 from query_api.consistency.service import Consistency

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the query API beyond requests (those are in infra.observability)."""
+"""Prometheus metrics of the query API beyond requests (those are in infra.runtime.probes)."""
 
 from __future__ import annotations
 

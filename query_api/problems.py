@@ -11,14 +11,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 
-from infra.http_problems import ProblemExample, problem_response, problem_responses
-from infra.projection_groups import GroupStillActiveError
-from infra.projection_operations import (
+from infra.eventstore.reader import EventStoreUnavailableError
+from infra.problems import ProblemExample, problem_response, problem_responses
+from projectors.engine.groups import GroupStillActiveError
+from projectors.operations.operations import (
     NotRetryableError,
     OperationInProgressError,
     UnknownProjectionError,
 )
-from infra.query_eventstore import EventStoreUnavailableError
 from query_api import errors
 from query_api.consistency.tokens import CONSISTENCY_HEADER
 
@@ -91,7 +91,7 @@ PROBLEMS: dict[type[Exception], ProblemMapping] = {
     ),
 }
 
-# Operator commands (`/v1/admin/projections…`): the errors of `infra.projection_operations`.
+# Operator commands (`/v1/admin/projections…`): the errors of `projectors.operations.operations`.
 ADMIN_PROBLEMS: dict[type[Exception], ProblemMapping] = {
     UnknownProjectionError: ProblemMapping(
         404,

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from infra.history import EventHistory
-from infra.projection_dead_letters import describe
-from infra.projection_operations import OperationInProgressError, ProjectionOperations
-from infra.projection_rebuild import RebuildInterruptedError, RebuildProgress, RebuildReport
+from infra.eventstore.history import EventHistory
+from projectors.engine.dead_letters import describe
+from projectors.operations.indexes import serving_indexes
+from projectors.operations.operations import OperationInProgressError, ProjectionOperations
+from projectors.operations.rebuild import RebuildInterruptedError, RebuildProgress, RebuildReport
 from query_api.schemas.admin import RebuildTaskOut, RebuildTaskStatus
-from query_api.views.indexes import SERVING_INDEXES
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Rebuilds:
             rebuild.report = await self._operations.rebuild(
                 name,
                 self._history,
-                serving_indexes=SERVING_INDEXES.get(name, []),
+                serving_indexes=serving_indexes(name),
                 grace=grace,
                 stop=rebuild.stop,
                 on_progress=rebuild.progressed,

@@ -29,14 +29,14 @@ from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi import FastAPI
 
-from infra.auth import Principal, TokenVerifier, install_authentication, require_scope
-from infra.auth.claims import ClaimExpectations
-from infra.auth.key_set import KeySetCache, KeySetSource
-from infra.http_problems import install_problem_handlers
-from infra.issuer.app import create_app as create_issuer_app
-from infra.issuer.clients import ClientRegistry, IssuedClient
-from infra.issuer.database import Clock, connector, ensure_schema, utc_now
-from infra.issuer.signing_keys import SigningKeyStore
+from infra.problems import install_problem_handlers
+from infra.security.auth import Principal, TokenVerifier, install_authentication, require_scope
+from infra.security.auth.claims import ClaimExpectations
+from infra.security.auth.key_set import KeySetCache, KeySetSource
+from infra.security.issuer.app import create_app as create_issuer_app
+from infra.security.issuer.clients import ClientRegistry, IssuedClient
+from infra.security.issuer.database import Clock, connector, ensure_schema, utc_now
+from infra.security.issuer.signing_keys import SigningKeyStore
 from infra.settings import PROJECT_ROOT, AuthSettings, Settings, settings_environment
 from tests.network import free_port
 
@@ -248,13 +248,13 @@ async def issuer_in_process(
 
 @contextmanager
 def issuer_process(settings: Settings, *, log_path: Path | None = None) -> Iterator[Settings]:
-    """Run `python -m infra.issuer` on a free port; yields settings that trust it."""
+    """Run `python -m infra.security.issuer` on a free port; yields settings that trust it."""
     port = free_port()
     running = with_local_issuer(settings, f"http://127.0.0.1:{port}", issuer_port=port)
     environment = {**os.environ, **settings_environment(running)}
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.issuer"],
+        [sys.executable, "-m", "infra.security.issuer"],
         env=environment,
         cwd=PROJECT_ROOT,
         stdout=log,

@@ -24,7 +24,7 @@ from infra.settings import (
 @pytest.fixture(scope="session")
 def stack() -> Settings:
     """The local stack, started once per session (a no-op when it is already up)."""
-    from infra.stack.cli import stack_up
+    from infra.cli.stack import stack_up
 
     base = Settings()
     stack_up(base)
@@ -70,7 +70,7 @@ def isolated(stack: Settings) -> Iterator[Settings]:
         stack=stack.stack,
         redis=stack.redis,
     )
-    from infra.eventstore import prepare_event_store
+    from infra.eventstore.library import prepare_event_store
 
     prepare_event_store(settings)
     yield settings
@@ -82,7 +82,7 @@ def isolated(stack: Settings) -> Iterator[Settings]:
 
 
 async def _drop_read_models(settings: Settings) -> None:
-    from infra.mongo import make_client
+    from infra.readstore.client import make_client
 
     client = make_client(settings.mongodb)
     try:
@@ -94,7 +94,7 @@ async def _drop_read_models(settings: Settings) -> None:
 @pytest.fixture
 async def mongo_database(isolated_settings: Settings) -> AsyncIterator[object]:
     """The test's own read-model database, with durable writes."""
-    from infra.mongo import make_client, read_models
+    from infra.readstore.client import make_client, read_models
 
     client = make_client(isolated_settings.mongodb)
     yield read_models(client, isolated_settings.mongodb)

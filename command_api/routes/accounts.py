@@ -17,7 +17,7 @@ from command_api.schemas import (
     OpenAccountIn,
     WithdrawalIn,
 )
-from infra.auth import require_owner_access
+from infra.security.auth import require_owner_access
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

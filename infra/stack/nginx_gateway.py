@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from infra.gateway.config import GatewayFiles, render_config
 from infra.stack.component import Component, UpReport
 from infra.stack.debian import apt_install
 from infra.stack.errors import StackError
+from infra.stack.gateway.config import GatewayFiles, render_config
 from infra.stack.layout import Endpoint, write_if_changed
 from infra.stack.processes import is_running, read_record, run_command, wait_until
 

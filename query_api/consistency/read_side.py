@@ -8,8 +8,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.query_eventstore import EventStoreReader
-from infra.query_kafka import PartitionEnds
+from infra.eventstore.reader import EventStoreReader
+from infra.messaging.partition_ends import PartitionEnds
 from query_api.views.progress import PartitionProgress, read_progress
 from query_api.views.served import ServedProjection
 

@@ -15,7 +15,7 @@ import time
 from typing import Protocol
 from uuid import UUID
 
-from infra.query_eventstore import RecordedEvent
+from infra.eventstore.reader import RecordedEvent
 from query_api.consistency.requirements import (
     AnyOf,
     DocumentExists,
@@ -39,7 +39,7 @@ from query_api.views.served import ACCOUNTS, STATEMENTS, TRANSFERS, ServedProjec
 
 
 class EventLookup(Protocol):
-    """Where an aggregate's events sit in the log (`infra.query_eventstore`)."""
+    """Where an aggregate's events sit in the log (`infra.eventstore.reader`)."""
 
     async def latest_at_or_before(self, aggregate_id: UUID, position: int) -> RecordedEvent | None:
         """The aggregate's last event at or before `position`."""

@@ -1,6 +1,6 @@
 """Operator commands on projections: status, pause, resume, reset, rebuild, dead letters.
 
-The same commands as `ledger projections …` (`infra.projection_operations`), for
+The same commands as `ledger projections …` (`projectors.operations.operations`), for
 operators who hold a `projections:admin` token rather than a shell on the servers.
 """
 
@@ -11,9 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from infra.auth import Scope, require_scope
-from infra.projection_dead_letters import EVERY_PROJECTION
-from infra.projection_operations import NotRetryableError, ProjectionOperations
+from infra.security.auth import Scope, require_scope
+from projectors.engine.dead_letters import EVERY_PROJECTION
+from projectors.operations.operations import NotRetryableError, ProjectionOperations
 from query_api.problems import admin_responses
 from query_api.rebuild_tasks import Rebuilds
 from query_api.schemas.admin import (

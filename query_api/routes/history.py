@@ -16,10 +16,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from prometheus_client import Gauge
 
-from infra.auth import Principal, Scope, require_scope
-from infra.history import EventFilter, EventHistory, LogListener, UnknownEventTypeError
-from projectors import accounts as account_projection
-from projectors.envelope import EventEnvelope
+from domain.envelope import EventEnvelope
+from infra.eventstore.history import EventFilter, EventHistory, LogListener, UnknownEventTypeError
+from infra.security.auth import Principal, Scope, require_scope
+from projectors.projections import accounts as account_projection
 from query_api.deps import visible_to
 from query_api.errors import HistoryNotFoundError, InvalidRangeError, UnknownEventTypeFilterError
 from query_api.parameters import Timestamp

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from infra.auth import Principal
+from infra.security.auth import Principal
 from query_api.deps import Consistent, Reader, ReadModels, visible_to
 from query_api.errors import TransferNotFoundError
 from query_api.problems import query_responses

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra.projection_operations import ProjectionReport, RetryReport
+from projectors.operations.operations import ProjectionReport, RetryReport
 
 INT64_MAX = 2**63 - 1
 MAX_GRACE_SECONDS = 7 * 24 * 3600.0

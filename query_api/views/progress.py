@@ -1,6 +1,6 @@
 """What each projection has applied, from `projection_progress` (one document per partition).
 
-The fields, as `infra.projection_progress` writes them: `offset` is the Kafka offset the
+The fields, as `projectors.engine.progress` writes them: `offset` is the Kafka offset the
 projector reads next (what it commits: the last applied record's offset + 1), `highwater`
 the partition's end offset at the projector's last fetch, and `position` the global
 position of the last event it applied from that partition. Progress is written after the

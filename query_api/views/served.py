@@ -1,6 +1,6 @@
 """The read models this API serves, named as in docs/read-models.md (the contract).
 
-Which build of a projection is read is the catalog's to say (`infra.projection_catalog`,
+Which build of a projection is read is the catalog's to say (`projectors.operations.catalog`,
 ADR 0008): a rebuild switches readers to fresh collections while the API runs. Every
 read goes through a `ReadStore`, which looks the live build up (cached while no rebuild
 is under way) and hands out its collections.
@@ -14,9 +14,9 @@ from typing import Any, Protocol
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.projection_catalog import Build
-from infra.projection_routing import router_stage_name
-from projectors.projection import collection_name
+from projectors.engine.routing import router_stage_name
+from projectors.operations.catalog import Build
+from projectors.projections.projection import collection_name
 
 Document = dict[str, Any]
 
@@ -58,7 +58,7 @@ PROGRESS_COLLECTION = "projection_progress"
 
 
 class LiveBuilds(Protocol):
-    """Which build of a projection is live (`infra.projection_catalog.CachedCatalog`)."""
+    """Which build of a projection is live (`projectors.operations.catalog.CachedCatalog`)."""
 
     async def live(self, name: str) -> Build:
         """The build readers should read now."""

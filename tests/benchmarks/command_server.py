@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from infra.eventstore import prepare_event_store
+from infra.eventstore.library import prepare_event_store
 from infra.settings import (
     PROJECT_ROOT,
     HttpServiceSettings,

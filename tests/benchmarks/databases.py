@@ -11,7 +11,7 @@ from uuid import uuid4
 import psycopg
 from psycopg import sql
 
-from infra.eventstore import EVENTS_TABLE
+from infra.eventstore.schema import EVENTS_TABLE
 
 DATABASE_PREFIX = "ledger_bench_"
 

@@ -37,10 +37,11 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from infra import events_cli
-from infra.eventstore import EVENTS_TABLE, prepare_event_store
-from infra.exporting import ExportFormat
-from infra.history import EventFilter, open_history
+from infra.cli import events as events_cli
+from infra.eventstore.export import ExportFormat
+from infra.eventstore.history import EventFilter, open_history
+from infra.eventstore.library import prepare_event_store
+from infra.eventstore.schema import EVENTS_TABLE
 from infra.settings import PostgresSettings, Settings
 from tests.benchmarks.databases import fresh_database
 from tests.benchmarks.report import RESULTS_DIR

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 
 from command_api.__main__ import main as serve
-from infra import group_commit
+from infra.eventstore import group_commit
 from tests.benchmarks.command_server import (
     COMMIT_TIMINGS_ENVIRONMENT,
     PROFILE_ENVIRONMENT,

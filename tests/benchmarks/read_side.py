@@ -27,14 +27,14 @@ from uuid import uuid4
 from rich.console import Console
 from rich.table import Table
 
-from infra.eventstore import open_ledger
-from infra.mongo import make_client, read_models
-from infra.projection_groups import committed_offsets
-from infra.projection_operations import ProjectionOperations
-from infra.projection_supervisor import ProjectorProcess
-from infra.relay import Relay
+from infra.eventstore.library import open_ledger
+from infra.readstore.client import make_client, read_models
+from infra.relay.publisher import Relay
 from infra.settings import Settings
-from projectors.registry import PROJECTIONS
+from projectors.engine.groups import committed_offsets
+from projectors.engine.supervisor import ProjectorProcess
+from projectors.operations.operations import ProjectionOperations
+from projectors.projections.registry import PROJECTIONS
 from tests.benchmarks.report import RESULTS_DIR
 from tests.conftest import isolated
 from tests.e2e.conftest import running

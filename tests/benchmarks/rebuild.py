@@ -30,14 +30,14 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from infra.eventstore import prepare_event_store
-from infra.history import open_history
-from infra.mongo import make_client, read_models
-from infra.projection_catalog import Build, CachedCatalog, ProjectionCatalog
-from infra.projection_operations import ProjectionOperations
+from infra.eventstore.history import open_history
+from infra.eventstore.library import prepare_event_store
+from infra.readstore.client import make_client, read_models
 from infra.settings import KafkaSettings, MongodbSettings, PostgresSettings, Settings
-from projectors.registry import PROJECTIONS
-from query_api.views.indexes import SERVING_INDEXES
+from projectors.operations.catalog import Build, CachedCatalog, ProjectionCatalog
+from projectors.operations.indexes import SERVING_INDEXES
+from projectors.operations.operations import ProjectionOperations
+from projectors.projections.registry import PROJECTIONS
 from query_api.views.served import ACCOUNTS, ReadStore
 from tests.benchmarks.databases import fresh_database
 from tests.integration import synthetic_log
@@ -188,7 +188,7 @@ async def _rebuild_while_reading(
 async def _account_ids(settings: Settings) -> list[str]:
     import psycopg
 
-    from infra.eventstore import EVENTS_TABLE
+    from infra.eventstore.schema import EVENTS_TABLE
 
     url = settings.postgres.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(url) as conn:

@@ -35,10 +35,10 @@ from tests.auth_fixtures import create_client, with_local_issuer
 from tests.network import free_port
 
 MODULES = {
-    "issuer": "infra.issuer",
+    "issuer": "infra.security.issuer",
     "relay": "infra.relay",
-    "transfers": "infra.transfer_worker",
-    "projector": "infra.projector_worker",
+    "transfers": "infra.transfer_process",
+    "projector": "projectors",
     "command-api": "command_api",
     "query-api": "query_api",
 }

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from infra.history import EventFilter, open_history
-from infra.mongo import make_client, read_models
+from infra.eventstore.history import EventFilter, open_history
+from infra.readstore.client import make_client, read_models
 from infra.settings import Settings
-from projectors.projection import Projection
+from projectors.projections.projection import Projection
 from tests.unit.projectors.in_memory_read_models import InMemoryReadModels
 
 Models = dict[str, dict[str, Any]]

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from infra.eventstore import open_ledger
+from infra.eventstore.library import open_ledger
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.http_helpers import open_account
 

@@ -18,10 +18,10 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from infra.eventstore import open_ledger
+from infra.eventstore.library import open_ledger
 from infra.stack.processes import stop_process
-from projectors.registry import PROJECTIONS
-from projectors.transfers import PROJECTION as TRANSFERS
+from projectors.projections.registry import PROJECTIONS
+from projectors.projections.transfers import PROJECTION as TRANSFERS
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.reference import (
     Models,

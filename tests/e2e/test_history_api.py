@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from infra.eventstore import EVENTS_TABLE
+from infra.eventstore.schema import EVENTS_TABLE
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.http_helpers import open_account, problem_slug
 

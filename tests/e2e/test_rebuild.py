@@ -22,7 +22,7 @@ import pytest
 from pymongo import MongoClient
 
 from infra.settings import Settings
-from projectors.registry import PROJECTIONS
+from projectors.projections.registry import PROJECTIONS
 from tests.e2e.conftest import RunningSystem, running
 from tests.e2e.reference import (
     comparable,

@@ -18,9 +18,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from command_api.app import create_app as create_command_app
-from infra.auth import KNOWN_SCOPES, Scope, operation_scopes
-from infra.issuer.database import connector
-from infra.issuer.signing_keys import SigningKeyStore
+from infra.security.auth import KNOWN_SCOPES, Scope, operation_scopes
+from infra.security.issuer.database import connector
+from infra.security.issuer.signing_keys import SigningKeyStore
 from query_api.app import create_app as create_query_app
 from tests.auth_fixtures import (
     b64url,

@@ -10,7 +10,7 @@ import pytest
 
 from domain.ledger import Ledger
 from domain.transfers import TransferStatus
-from infra.eventstore import open_ledger
+from infra.eventstore.library import open_ledger
 from infra.stack.processes import is_running
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.http_helpers import open_account

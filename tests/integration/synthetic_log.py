@@ -11,7 +11,7 @@ import psycopg
 
 from domain.context import CommandContext
 from domain.ledger import Ledger
-from infra.eventstore import EVENTS_TABLE
+from infra.eventstore.schema import EVENTS_TABLE
 from infra.settings import Settings
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

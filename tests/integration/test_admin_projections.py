@@ -16,17 +16,17 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.auth import TokenVerifier
-from infra.kafka import ensure_topic
-from infra.projection_catalog import ProjectionCatalog
-from infra.projection_dead_letters import DeadLetters, RawRecord
-from infra.projection_operations import ProjectionOperations
-from infra.projection_routing import routing_topic
-from infra.projection_writers import writer_for
+from domain.envelope import EventEnvelope
+from infra.messaging.kafka import ensure_topic
+from infra.security.auth import TokenVerifier
 from infra.settings import Settings
-from projectors.envelope import EventEnvelope
-from projectors.projection import ProjectionGapError
-from projectors.registry import PROJECTIONS
+from projectors.engine.dead_letters import DeadLetters, RawRecord
+from projectors.engine.routing import routing_topic
+from projectors.engine.writers import writer_for
+from projectors.operations.catalog import ProjectionCatalog
+from projectors.operations.operations import ProjectionOperations
+from projectors.projections.projection import ProjectionGapError
+from projectors.projections.registry import PROJECTIONS
 from query_api.app import create_app
 from tests.auth_fixtures import (
     bearer,

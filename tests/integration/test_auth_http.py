@@ -18,8 +18,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from infra.issuer.database import connector
-from infra.issuer.signing_keys import SigningKeyStore
+from infra.security.issuer.database import connector
+from infra.security.issuer.signing_keys import SigningKeyStore
 from infra.settings import Settings
 from tests.auth_fixtures import (
     InProcessIssuer,

@@ -17,13 +17,13 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.cloudevents import to_record
-from infra.kafka import ensure_topic
-from infra.projection_dead_letters import COLLECTION as DEAD_LETTERS
-from infra.projector_worker import ProjectorWorker
+from domain.envelope import EventEnvelope
+from infra.messaging.cloudevents import to_record
+from infra.messaging.kafka import ensure_topic
 from infra.settings import Settings
-from projectors.envelope import EventEnvelope
-from projectors.registry import PROJECTIONS
+from projectors.engine.dead_letters import COLLECTION as DEAD_LETTERS
+from projectors.engine.worker import ProjectorWorker
+from projectors.projections.registry import PROJECTIONS
 from tests.unit.factories import envelope
 
 pytestmark = pytest.mark.integration

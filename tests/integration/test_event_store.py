@@ -8,7 +8,7 @@ import pytest
 
 from domain.accounts import Account
 from domain.context import CommandContext
-from infra.eventstore import open_ledger
+from infra.eventstore.library import open_ledger
 from infra.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.context import CommandContext
-from infra.cli import app
-from infra.eventstore import open_ledger
-from infra.history import EventFilter, open_history
+from infra.cli.app import app
+from infra.eventstore.history import EventFilter, open_history
+from infra.eventstore.library import open_ledger
 from infra.settings import PROJECT_ROOT, Settings, settings_environment
 from tests.conftest import isolated
 from tests.integration import synthetic_log

@@ -20,10 +20,10 @@ import httpx
 import pytest
 import yaml
 
-from infra.gateway.config import TEMPLATE, fill
-from infra.http_problems import PROBLEM_JSON, problem_type
+from infra.problems import PROBLEM_JSON, problem_type
 from infra.settings import PROJECT_ROOT, GatewaySettings, Settings, StackSettings
 from infra.stack.errors import StackError
+from infra.stack.gateway.config import TEMPLATE, fill
 from infra.stack.layout import StackPaths
 from infra.stack.nginx_gateway import NginxGateway
 from infra.stack.processes import read_record

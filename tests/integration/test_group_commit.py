@@ -17,9 +17,10 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from infra.eventstore import EVENTS_TABLE, open_ledger
-from infra.group_commit import GroupCommitRecorder
-from infra.idempotency import DuplicateIdempotencyKeyError, IdempotencyRecord
+from infra.eventstore.group_commit import GroupCommitRecorder
+from infra.eventstore.idempotency import DuplicateIdempotencyKeyError, IdempotencyRecord
+from infra.eventstore.library import open_ledger
+from infra.eventstore.schema import EVENTS_TABLE
 from infra.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from infra.eventstore import EVENTS_TABLE, open_ledger
-from infra.history import EventFilter, EventHistory, UnknownEventTypeError
+from infra.eventstore.history import EventFilter, EventHistory, UnknownEventTypeError
+from infra.eventstore.library import open_ledger
+from infra.eventstore.schema import EVENTS_TABLE
 from infra.settings import Settings
 from tests.conftest import isolated
 from tests.integration import synthetic_log

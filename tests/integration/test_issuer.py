@@ -11,12 +11,12 @@ import jwt
 import psycopg
 import pytest
 
-from infra.auth import Principal, TokenVerifier
-from infra.issuer.app import create_app
-from infra.issuer.clients import ClientRegistry
-from infra.issuer.database import connector
-from infra.issuer.errors import KeyEncryptionError
-from infra.issuer.signing_keys import SigningKeyStore
+from infra.security.auth import Principal, TokenVerifier
+from infra.security.issuer.app import create_app
+from infra.security.issuer.clients import ClientRegistry
+from infra.security.issuer.database import connector
+from infra.security.issuer.errors import KeyEncryptionError
+from infra.security.issuer.signing_keys import SigningKeyStore
 from infra.settings import Settings
 from tests.auth_fixtures import (
     InProcessIssuer,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from typer.testing import CliRunner, Result
 
-from infra.cli import app
+from infra.cli.app import app
 from infra.settings import Settings, settings_environment
 from tests.auth_fixtures import InProcessIssuer, fetch_token, issuer_in_process, with_local_issuer
 from tests.conftest import isolated

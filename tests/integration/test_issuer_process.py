@@ -1,4 +1,4 @@
-"""`python -m infra.issuer` as a real process, and an API verifying its tokens over HTTP."""
+"""`python -m infra.security.issuer` as a real process; an API verifying its tokens over HTTP."""
 
 from __future__ import annotations
 

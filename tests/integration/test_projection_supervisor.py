@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.projection_catalog import ProjectionCatalog
-from infra.projection_groups import group_members
-from infra.projection_operations import ProjectionOperations
-from infra.projection_supervisor import ProjectorProcess
 from infra.settings import Settings
-from projectors import accounts
-from projectors.registry import PROJECTIONS
+from projectors.engine.groups import group_members
+from projectors.engine.supervisor import ProjectorProcess
+from projectors.operations.catalog import ProjectionCatalog
+from projectors.operations.operations import ProjectionOperations
+from projectors.projections import accounts
+from projectors.projections.registry import PROJECTIONS
 
 pytestmark = pytest.mark.integration
 

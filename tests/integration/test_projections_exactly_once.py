@@ -16,14 +16,14 @@ from uuid import uuid4
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.mongo import DURABLE
-from infra.projection_batches import BatchApplier
-from infra.projection_dead_letters import COLLECTION as DEAD_LETTERS
-from infra.projection_dead_letters import DeadLetters
-from infra.projection_writers import writer_for
-from projectors.envelope import EventEnvelope
-from projectors.projection import LookupProjection
-from projectors.registry import PROJECTIONS
+from domain.envelope import EventEnvelope
+from infra.readstore.client import DURABLE
+from projectors.engine.batches import BatchApplier
+from projectors.engine.dead_letters import COLLECTION as DEAD_LETTERS
+from projectors.engine.dead_letters import DeadLetters
+from projectors.engine.writers import writer_for
+from projectors.projections.projection import LookupProjection
+from projectors.projections.registry import PROJECTIONS
 from tests.unit.projectors.workload import (
     Workload,
     build_workload,

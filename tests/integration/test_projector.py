@@ -10,13 +10,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.cloudevents import to_record
-from infra.kafka import ensure_topic
-from infra.projection_writers import DocumentWriter
-from infra.projector_worker import ProjectorWorker
+from domain.envelope import EventEnvelope
+from infra.messaging.cloudevents import to_record
+from infra.messaging.kafka import ensure_topic
 from infra.settings import Settings
-from projectors import accounts
-from projectors.envelope import EventEnvelope
+from projectors.engine.worker import ProjectorWorker
+from projectors.engine.writers import DocumentWriter
+from projectors.projections import accounts
 from tests.unit.factories import envelope
 
 pytestmark = pytest.mark.integration

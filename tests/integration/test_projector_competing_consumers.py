@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.projection_dead_letters import COLLECTION as DEAD_LETTERS
-from infra.projector_worker import ProjectorWorker
 from infra.settings import Settings
-from projectors.registry import PROJECTIONS
+from projectors.engine.dead_letters import COLLECTION as DEAD_LETTERS
+from projectors.engine.worker import ProjectorWorker
+from projectors.projections.registry import PROJECTIONS
 from tests.integration.test_dead_letters import eventually, publish
 from tests.integration.test_projections_exactly_once import project, snapshot
 from tests.unit.projectors.workload import build_workload, in_batches

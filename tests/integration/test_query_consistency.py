@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 from psycopg import sql
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.eventstore import EVENTS_TABLE
-from infra.kafka import ensure_topic
+from infra.eventstore.schema import EVENTS_TABLE
+from infra.messaging.kafka import ensure_topic
 from infra.settings import Settings
 from tests.unit.query_api import documents
 from tests.unit.query_api.harness import query_client

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from starlette.requests import Request
 
-from infra.http_problems import PROBLEM_JSON, install_problem_handlers, problem_type
-from infra.ratelimit import RateLimiter, RateLimitMiddleware
+from infra.problems import PROBLEM_JSON, install_problem_handlers, problem_type
+from infra.security.ratelimit import RateLimiter, RateLimitMiddleware
 from infra.settings import RateLimitSettings, Settings
 from tests.network import free_port
 

@@ -12,9 +12,9 @@ from cloudevents.core.bindings import kafka as ce_kafka
 
 from domain.context import CommandContext
 from domain.ledger import Ledger
-from infra.cloudevents import from_record
-from infra.eventstore import open_ledger
-from infra.relay import Relay
+from infra.eventstore.library import open_ledger
+from infra.messaging.cloudevents import from_record
+from infra.relay.publisher import Relay
 from infra.settings import Settings
 from tests.integration.kafka_reading import read_topic
 

@@ -17,8 +17,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from domain.context import CommandContext
-from infra.cloudevents import from_record
-from infra.eventstore import open_ledger
+from infra.eventstore.library import open_ledger
+from infra.messaging.cloudevents import from_record
 from infra.settings import PROJECT_ROOT, Settings, settings_environment
 from infra.stack.processes import is_running, start_process, stop_process, wait_until
 from tests.integration.kafka_reading import read_topic

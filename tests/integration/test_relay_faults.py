@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from infra.cloudevents import from_record
-from infra.eventstore import open_ledger
-from infra.relay import Relay
+from infra.eventstore.library import open_ledger
+from infra.messaging.cloudevents import from_record
+from infra.relay.publisher import Relay
 from infra.settings import Settings
 from infra.stack.lifecycle import stack_components
 from tests.integration.kafka_reading import read_topic

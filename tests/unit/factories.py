@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from projectors.envelope import EventEnvelope
+from domain.envelope import EventEnvelope
 
 EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 

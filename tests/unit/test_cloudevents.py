@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from cloudevents.core.bindings import kafka as ce_kafka
 
-from infra.cloudevents import MalformedRecordError, from_record, to_record
+from infra.messaging.cloudevents import MalformedRecordError, from_record, to_record
 from tests.unit.factories import envelope
 
 SOURCE = "urn:ledger:test"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.gateway.config import TEMPLATE, placeholders
 from infra.settings import Settings, settings_environment
+from infra.stack.gateway.config import TEMPLATE, placeholders
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 SERVERS = {"postgres", "kafka", "mongodb", "redis", "nginx"}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from infra.gateway.config import GatewayConfigError, GatewayFiles, fill, render_config
 from infra.settings import GatewaySettings
+from infra.stack.gateway.config import GatewayConfigError, GatewayFiles, fill, render_config
 
 FILES = GatewayFiles(
     prefix=Path("/stack/nginx"),

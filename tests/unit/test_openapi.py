@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from command_api.app import create_app as create_command_app
-from infra.auth import KNOWN_SCOPES, operation_scopes
+from infra.security.auth import KNOWN_SCOPES, operation_scopes
 from infra.settings import AuthSettings, Settings
 from query_api.app import create_app as create_query_app
 

@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from infra.auth import Principal, RejectionReason, TokenRejectedError
-from infra.ratelimit import Decision, classify_request, principal_client_id
-from infra.ratelimit.middleware import rate_limit_headers
-from infra.ratelimit.window import WindowCounts, limit_state, seconds_until_admitted
+from infra.security.auth import Principal, RejectionReason, TokenRejectedError
+from infra.security.ratelimit import Decision, classify_request, principal_client_id
+from infra.security.ratelimit.middleware import rate_limit_headers
+from infra.security.ratelimit.window import WindowCounts, limit_state, seconds_until_admitted
 from infra.settings import RateLimitSettings
 
 

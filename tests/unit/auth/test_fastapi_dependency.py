@@ -9,7 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from infra.auth import (
+from infra.problems import install_problem_handlers
+from infra.security.auth import (
     SECURITY_SCHEME_NAME,
     AuthConfigurationError,
     Principal,
@@ -17,7 +18,6 @@ from infra.auth import (
     operation_scopes,
     require_scope,
 )
-from infra.http_problems import install_problem_handlers
 from infra.settings import AuthSettings
 from tests.auth_fixtures import (
     ISSUER,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from infra.auth import RejectionReason, TokenRejectedError
-from infra.auth.errors import KeySetUnavailableError
-from infra.auth.key_set import KeySetCache, verification_keys
+from infra.security.auth import RejectionReason, TokenRejectedError
+from infra.security.auth.errors import KeySetUnavailableError
+from infra.security.auth.key_set import KeySetCache, verification_keys
 from tests.auth_fixtures import (
     FakeClock,
     LocalKey,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from infra.auth import Principal, Scope
+from infra.security.auth import Principal, Scope
 
 OWNER = uuid4()
 

@@ -8,16 +8,16 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from infra.issuer.clients import Client
-from infra.issuer.errors import (
+from infra.security.issuer.clients import Client
+from infra.security.issuer.errors import (
     InvalidClientError,
     InvalidRequestError,
     InvalidScopeError,
     OAuthError,
     UnsupportedGrantTypeError,
 )
-from infra.issuer.token_request import parse_token_request
-from infra.issuer.tokens import granted_scopes
+from infra.security.issuer.token_request import parse_token_request
+from infra.security.issuer.tokens import granted_scopes
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from infra.auth import Principal, RejectionReason, Scope, TokenRejectedError, TokenVerifier
-from infra.auth.dependencies import BearerAuthenticator
+from infra.security.auth import Principal, RejectionReason, Scope, TokenRejectedError, TokenVerifier
+from infra.security.auth.dependencies import BearerAuthenticator
 from tests.auth_fixtures import (
     AUDIENCE,
     ISSUER,

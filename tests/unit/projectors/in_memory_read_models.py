@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from projectors.envelope import EventEnvelope
-from projectors.projection import (
+from domain.envelope import EventEnvelope
+from projectors.projections.projection import (
     Document,
     DocumentProjection,
     LineProjection,

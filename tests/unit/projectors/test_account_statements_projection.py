@@ -6,8 +6,8 @@ from uuid import uuid4
 
 import pytest
 
-from projectors.account_statements import PROJECTION, line_id, lines
-from projectors.projection import MalformedEventError
+from projectors.projections.account_statements import PROJECTION, line_id, lines
+from projectors.projections.projection import MalformedEventError
 from tests.unit.factories import EPOCH, envelope
 
 ACCOUNT = uuid4()

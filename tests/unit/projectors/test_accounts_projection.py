@@ -6,8 +6,8 @@ from uuid import uuid4
 
 import pytest
 
-from projectors.accounts import PROJECTION, apply
-from projectors.projection import ProjectionGapError
+from projectors.projections.accounts import PROJECTION, apply
+from projectors.projections.projection import ProjectionGapError
 from tests.unit.factories import envelope
 
 ACCOUNT = uuid4()

@@ -8,9 +8,9 @@ from uuid import uuid4
 import pytest
 from pymongo.errors import AutoReconnect
 
-from infra.projection_batches import BatchApplier
-from projectors.envelope import EventEnvelope
-from projectors.projection import Projection
+from domain.envelope import EventEnvelope
+from projectors.engine.batches import BatchApplier
+from projectors.projections.projection import Projection
 from tests.unit.factories import envelope
 
 

@@ -8,9 +8,9 @@ from uuid import uuid4
 
 import pytest
 
-from projectors.daily_volume import PROJECTION, apply, day_of, document_id
-from projectors.envelope import EventEnvelope
-from projectors.projection import Document
+from domain.envelope import EventEnvelope
+from projectors.projections.daily_volume import PROJECTION, apply, day_of, document_id
+from projectors.projections.projection import Document
 from tests.unit.factories import envelope
 
 ACCOUNT = uuid4()

@@ -6,9 +6,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from projectors.envelope import EventEnvelope
-from projectors.owner_portfolios import PROJECTION, account_id, apply, learns
-from projectors.projection import Document, ProjectionGapError
+from domain.envelope import EventEnvelope
+from projectors.projections.owner_portfolios import PROJECTION, account_id, apply, learns
+from projectors.projections.projection import Document, ProjectionGapError
 from tests.unit.factories import envelope
 
 OWNER = uuid4()

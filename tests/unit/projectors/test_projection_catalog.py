@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from infra.projection_catalog import (
+from projectors.operations.catalog import (
     READER_CACHE_SECONDS,
     Build,
     CachedCatalog,
@@ -13,8 +13,8 @@ from infra.projection_catalog import (
     RebuildState,
     Retired,
 )
-from infra.projection_rebuild import next_build
-from projectors import accounts
+from projectors.operations.rebuild import next_build
+from projectors.projections import accounts
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from domain.transfers import TransferStatus
-from projectors.registry import PROJECTIONS
+from projectors.projections.registry import PROJECTIONS
 from tests.unit.projectors.in_memory_read_models import InMemoryReadModels
 from tests.unit.projectors.workload import Workload, build_workload, delivered_twice_shuffled
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projectors.registry import PROJECTIONS
+from projectors.projections.registry import PROJECTIONS
 
 
 def test_every_read_model_of_the_contract_is_registered_at_version_1() -> None:

@@ -7,12 +7,18 @@ from uuid import uuid4
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from infra.cloudevents import KafkaRecord, from_record, to_record
-from infra.projection_routing import PROJECTION_HEADER, Router, is_routed, routing_topic
-from infra.projector_records import decode
-from projectors import account_statements, accounts, daily_volume, owner_portfolios, transfers
-from projectors.envelope import EventEnvelope
-from projectors.projection import Projection
+from domain.envelope import EventEnvelope
+from infra.messaging.cloudevents import KafkaRecord, from_record, to_record
+from projectors.engine.records import decode
+from projectors.engine.routing import PROJECTION_HEADER, Router, is_routed, routing_topic
+from projectors.projections import (
+    account_statements,
+    accounts,
+    daily_volume,
+    owner_portfolios,
+    transfers,
+)
+from projectors.projections.projection import Projection
 from tests.unit.factories import envelope
 
 TOPIC = "ledger.events"

@@ -7,9 +7,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from projectors.envelope import EventEnvelope
-from projectors.projection import Document
-from projectors.transfers import PROJECTION, applied_guard, apply, transfer_id
+from domain.envelope import EventEnvelope
+from projectors.projections.projection import Document
+from projectors.projections.transfers import PROJECTION, applied_guard, apply, transfer_id
 from tests.unit.factories import envelope
 
 TRANSFER = uuid4()

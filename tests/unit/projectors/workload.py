@@ -19,11 +19,11 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Notification
 
 from domain.context import CommandContext
+from domain.envelope import EventEnvelope
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from domain.transfer_process import TransferProcess
-from infra.eventstore import envelope_from
-from projectors.envelope import EventEnvelope
+from infra.eventstore.codec import envelope_from
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 CURRENCIES = ("EUR", "USD", "GBP")

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from infra.query_eventstore import RecordedEvent
+from infra.eventstore.reader import RecordedEvent
 from query_api.consistency.requirements import (
     AnyOf,
     DocumentExists,

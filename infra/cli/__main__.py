@@ -1,0 +1,5 @@
+"""`python -m infra.cli`: the `ledger` command."""
+
+from infra.cli.app import main
+
+main()

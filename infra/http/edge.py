@@ -1,0 +1,95 @@
+"""What both APIs put in front of their routes: authentication, rate limits, CORS, headers.
+
+One function so that the command and query APIs cannot drift apart at their edge. The
+middleware order, outermost first: metrics (counts every answer, 429s included),
+correlation id (on every answer), security headers, CORS, rate limiting (before any body
+is read), then the app's own.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.http.correlation import CorrelationIdMiddleware
+from infra.runtime.probes import RequestMetricsMiddleware, metrics_router
+from infra.security.auth import TokenVerifier, install_authentication
+from infra.security.ratelimit import RateLimiter, RateLimitMiddleware, classify_request
+from infra.settings import Settings
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """API answers are never sniffed, framed, cached or leak a referrer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self._app(scope, receive, with_headers)
+
+
+def install_edge(
+    app: FastAPI,
+    settings: Settings,
+    service: str,
+    *,
+    verifier: TokenVerifier | None = None,
+    limiter: RateLimiter | None = None,
+) -> None:
+    """Authenticate, rate-limit, add CORS (if configured) and headers, count and time requests."""
+    install_authentication(app, settings.auth, verifier=verifier)
+    if settings.ratelimit.enabled:
+        app.add_middleware(
+            RateLimitMiddleware,
+            limiter=limiter
+            or RateLimiter.from_url(settings.ratelimit, settings.redis.url.get_secret_value()),
+            classify=classify_request,
+        )
+    origins = settings.api.cors_origins()
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "X-Correlation-Id",
+                "X-Min-Version",
+                "X-Min-Position",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "X-Correlation-Id",
+                "X-Consistency",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, service=service)
+    app.include_router(metrics_router())

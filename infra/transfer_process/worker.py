@@ -1,0 +1,141 @@
+"""The transfer process worker: follows the event store and drives transfers to their end.
+
+It runs `domain.transfer_process.TransferProcess` over the notification log, using the
+library's own subscription (woken by LISTEN/NOTIFY) and tracking recorder (the
+checkpoint). A crash between a command and its checkpoint re-delivers the event; the
+process's handlers are idempotent, so no leg is applied twice. One worker is active at
+a time (advisory lock): the handlers assume the log is handled in order by one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import psycopg
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    PersistenceError,
+    Subscription,
+    Tracking,
+    TrackingRecorder,
+)
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.utils import get_topic
+from fastapi import FastAPI
+from prometheus_client import Counter
+
+from domain.accounts import Account
+from domain.errors import LedgerError
+from domain.ledger import Ledger
+from domain.transfer_process import TransferProcess
+from domain.transfers import Transfer
+from infra.eventstore.leadership import TRANSFER_PROCESS_LOCK, TRY_LOCK
+from infra.runtime import failpoints
+from infra.runtime.probes import probes_app
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TRACKING_NAME = "transfer-process"
+TOPICS = [
+    get_topic(Transfer.TransferRequested),
+    get_topic(Account.TransferDebited),
+    get_topic(Account.TransferCredited),
+    get_topic(Account.TransferDebitReversed),
+]
+MAX_BACKOFF_SECONDS = 10.0
+
+HANDLED = Counter("ledger_transfer_process_events_total", "Events handled", ["event_type"])
+FAILURES = Counter("ledger_transfer_process_failures_total", "Times the process restarted")
+
+
+class TransferWorker:
+    """Feeds transfer-related events to the process manager, checkpointing each one."""
+
+    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+        self._settings = settings
+        self._ledger = ledger
+        self._process = TransferProcess(ledger)
+        self._tracking: TrackingRecorder = ledger.factory.tracking_recorder(
+            PostgresTrackingRecorder
+        )
+        self._stop = threading.Event()
+        self._subscription: Subscription[ApplicationRecorder] | None = None
+        self.handled = 0
+        self.active = False
+        self.position = 0
+
+    def stop(self) -> None:
+        """Ask the worker to finish the event in hand and return."""
+        self._stop.set()
+        if self._subscription is not None:
+            self._subscription.stop()
+
+    def run(self) -> None:
+        """Hold the lock and follow the log until stopped, recovering from failures."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self._settings.postgres.url.get_secret_value(), autocommit=True
+                ) as lock:
+                    if self._wait_for_lock(lock):
+                        log.info("transfer process is active")
+                        self.active = True
+                        self._follow()
+                        backoff = 0.5
+            except (psycopg.Error, PersistenceError, OSError) as error:
+                log.warning("transfer process lost a connection (%s); retrying", error)
+            except LedgerError:
+                log.exception("transfer process failed on an event; retrying")
+            self.active = False
+            FAILURES.inc()
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _wait_for_lock(self, lock: psycopg.Connection[tuple[object, ...]]) -> bool:
+        while not self._stop.is_set():
+            row = lock.execute(TRY_LOCK, (TRANSFER_PROCESS_LOCK,)).fetchone()
+            if row is not None and row[0] is True:
+                return True
+            self._stop.wait(1.0)
+        return False
+
+    def _follow(self) -> None:
+        position = self.position = self._tracking.max_tracking_id(TRACKING_NAME) or 0
+        with self._ledger.recorder.subscribe(gt=position, topics=TOPICS) as subscription:
+            self._subscription = subscription
+            if self._stop.is_set():
+                return
+            for notification in subscription:
+                event = self._ledger.mapper.to_domain_event(notification)
+                assert isinstance(event, DomainEvent)  # the mapper only builds our events
+                self._process.handle(event)
+                failpoints.reached(f"transfers.after_handle:{type(event).__name__}")
+                self._tracking.insert_tracking(Tracking(TRACKING_NAME, notification.id))
+                self.handled += 1
+                self.position = notification.id
+                HANDLED.labels(type(event).__name__).inc()
+
+
+def probes_for(worker: TransferWorker, ledger: Ledger) -> FastAPI:
+    """/health with the worker's role and position; /ready when the event store answers."""
+
+    async def status() -> dict[str, Any]:
+        newest = await asyncio.to_thread(ledger.recorder.max_notification_id) or 0
+        return {
+            "role": "active" if worker.active else "standby",
+            "position": worker.position,
+            "handled": worker.handled,
+            "log_head": newest,
+        }
+
+    async def ready() -> dict[str, Any]:
+        await asyncio.to_thread(ledger.recorder.max_notification_id)
+        return {"postgres": "ok"}
+
+    return probes_app("transfer-process", status, ready)

@@ -1,0 +1,43 @@
+"""`python -m projectors`: one projector process (a worker per projection), its composition root."""
+
+from __future__ import annotations
+
+import asyncio
+
+from infra.readstore.client import make_client, read_models
+from infra.runtime.probes import serve_probes
+from infra.runtime.process import configure_logging, run_until_signalled
+from infra.settings import Settings
+from projectors.engine.supervisor import ProjectorProcess
+from projectors.projections.registry import PROJECTIONS
+
+
+def main() -> None:
+    """Run one projector process, with its probes, until SIGTERM."""
+    configure_logging("projector")
+    settings = Settings()
+
+    async def work(stop: asyncio.Event) -> None:
+        client = make_client(settings.mongodb)
+        try:
+            process = ProjectorProcess(
+                settings, read_models(client, settings.mongodb), PROJECTIONS.values()
+            )
+            probes = asyncio.create_task(
+                serve_probes(
+                    process.probes(), settings.projector.host, settings.projector.port, stop
+                )
+            )
+            try:
+                await process.run(stop)
+            finally:
+                stop.set()
+                await probes
+        finally:
+            await client.close()
+
+    run_until_signalled(work)
+
+
+if __name__ == "__main__":
+    main()

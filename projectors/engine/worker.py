@@ -1,0 +1,311 @@
+"""The projector worker: consumes the events topic and keeps the read models up to date.
+
+One batch (`getmany`) at a time, over two topics. Events of the events topic are applied
+to the projections whose documents belong to one aggregate, and the events of documents
+fed by several aggregates (transfers, portfolios) are routed, keyed by document, to the
+routing topic (see `projectors.engine.routing`), whose records are applied by whichever
+worker holds their partition: every document has one writer at a time. Poison events
+and foreign records go to dead letters; progress is written; only then are the batch's
+offsets committed, so a crash replays events, and every write is guarded by what its
+document has applied, so a replayed event changes nothing. Several workers in one group
+share the partitions of both topics; on a rebalance a worker finishes its batch before
+letting go, so two workers never write the same documents at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.messaging.kafka import ensure_topic, make_consumer
+from infra.settings import Settings
+from projectors.engine.batches import STORE_UNAVAILABLE, BatchApplier
+from projectors.engine.dead_letters import DeadLetters
+from projectors.engine.metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
+from projectors.engine.probes import ProjectorProbes
+from projectors.engine.progress import ProgressStore
+from projectors.engine.records import Batches, DecodedBatch, decode
+from projectors.engine.routing import KafkaRouting, Router, is_routed, router_stage_name
+from projectors.engine.writers import ProjectionWriter, keyed_writer_for, writer_for
+from projectors.projections.projection import Document, Projection
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT_MS = 500
+# How long a rebalance waits for the batch in hand: past it, the batch's writes may overlap
+# the next owner's. Below the consumer's max poll interval (300 s), which would evict us.
+HANDOFF_TIMEOUT_SECONDS = 120.0
+COMMIT_TIMEOUT_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 10.0
+# Once stopping, how long the write or commit in hand may still take, and how long leaving
+# the group may take: together well inside the 10 s a runner waits before SIGKILL.
+SHUTDOWN_GRACE_SECONDS = 2.0
+CONSUMER_STOP_TIMEOUT_SECONDS = 2.0
+
+
+class _FinishBatchBeforeHandoff(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Lets the batch in hand commit before its partitions move to another worker."""
+
+    def __init__(self, worker: ProjectorWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._worker.between_batches.wait(), HANDOFF_TIMEOUT_SECONDS)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("projector holds %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        self._worker.forget_partitions_except(assigned)
+
+
+class ProjectorWorker:
+    """One member of the projector consumer group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: AsyncDatabase[Document],
+        projections: Iterable[Projection],
+        *,
+        group_id: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._group_id = group_id or settings.projector.group_id
+        self._projections = list(projections)
+        self._partitioned = [p for p in self._projections if not is_routed(p)]
+        self._routed = [p for p in self._projections if is_routed(p)]
+        # Progress of the events topic is the partitioned projections' and the routers';
+        # progress of the routing topic is the routed projections'.
+        self._events_stages = [(p.name, p.version) for p in self._partitioned] + [
+            (router_stage_name(p.name), p.version) for p in self._routed
+        ]
+        self._routed_stages = [(p.name, p.version) for p in self._routed]
+        self._routing = KafkaRouting(settings.kafka)
+        self._dead_letters = DeadLetters(database)
+        self._progress = ProgressStore(database)
+        routed_writers = [keyed_writer_for(projection, database) for projection in self._routed]
+        events_writers: list[ProjectionWriter] = [
+            writer_for(projection, database) for projection in self._partitioned
+        ]
+        events_writers += [Router(writer, self._routing) for writer in routed_writers]
+        self._events_stage = self._applier(events_writers)
+        self._routed_stage = self._applier(routed_writers)
+        self.status = ProjectorStatus(
+            ((projection.name, projection.version) for projection in self._projections), utc_now
+        )
+        self.between_batches = asyncio.Event()
+        self.between_batches.set()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._next_offsets: dict[TopicPartition, int] = {}
+        self.applied = 0
+        self._probes = ProjectorProbes(
+            self._group_id,
+            self.status,
+            self._dead_letters,
+            database,
+            lambda: self._consumer,
+        )
+
+    def _applier(self, writers: Sequence[ProjectionWriter]) -> BatchApplier:
+        return BatchApplier(
+            writers,
+            self._dead_letters,
+            max_attempts=self._settings.projector.max_attempts,
+            backoff_seconds=self._settings.projector.retry_backoff_seconds,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume and project until `stop` is set."""
+        # The topics exist before subscribing: the consumer would wait for them forever.
+        topics = [self._settings.kafka.topic] + ([self._routing.topic] if self._routed else [])
+        for topic in topics:
+            if not await _unless_stopped(ensure_topic(self._settings.kafka, topic), stop):
+                return
+        if not await self._until_stored(self._prepare, stop):
+            return
+        consumer = make_consumer(self._settings.kafka, self._group_id)
+        consumer.subscribe(topics, listener=_FinishBatchBeforeHandoff(self))
+        try:
+            if self._routed:
+                await self._routing.start()
+            if not await _unless_stopped(consumer.start(), stop):
+                return
+            self._consumer = consumer
+            await self._consume(consumer, stop)
+        finally:
+            self._consumer = None
+            try:
+                # Leaving the group hands the partitions over at once, but a rebalance in
+                # progress holds the JoinGroup aiokafka sends first up to its timeout.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(consumer.stop(), CONSUMER_STOP_TIMEOUT_SECONDS)
+            finally:
+                await self._routing.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(
+                timeout_ms=POLL_TIMEOUT_MS, max_records=self._settings.projector.max_batch
+            )
+            if batches:
+                await self._handle(consumer, batches, stop)
+            self._observe_lag(consumer)
+
+    async def _prepare(self) -> None:
+        await self._events_stage.prepare()
+        await self._routed_stage.prepare()
+
+    def forget_partitions_except(self, assigned: set[TopicPartition]) -> None:
+        """Drop what is known of partitions this worker no longer holds."""
+        self._next_offsets = {
+            partition: offset
+            for partition, offset in self._next_offsets.items()
+            if partition in assigned
+        }
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, batches: Batches, stop: asyncio.Event
+    ) -> None:
+        started = time.perf_counter()
+        self.between_batches.clear()
+        try:
+            highwater = {partition: consumer.highwater(partition) for partition in batches}
+            batch = decode(batches, highwater, self._routing.topic)
+            outcomes = StageOutcomes()
+
+            async def store() -> None:
+                if batch.events:
+                    outcomes.events = await self._events_stage.apply(batch.events)
+                outcomes.routed = await self._routed_stage.apply_each(batch.routed)
+                for record, error in batch.malformed:
+                    await self._dead_letters.record_malformed(record, error)
+                await self._progress.record(
+                    self._events_stages, batch.progress.get(self._settings.kafka.topic, [])
+                )
+                await self._progress.record(
+                    self._routed_stages, batch.progress.get(self._routing.topic, [])
+                )
+
+            if not await self._until_stored(store, stop):
+                return  # stopping: the batch stays uncommitted, for the next owner
+            await self._commit(consumer, batch.offsets, stop)
+            self._account(batch, outcomes)
+        finally:
+            self.between_batches.set()
+        BATCH_DURATION.observe(time.perf_counter() - started)
+
+    async def _until_stored(
+        self, write: Callable[[], Awaitable[None]], stop: asyncio.Event
+    ) -> bool:
+        """Run `write` until the store takes it; False when stopped first.
+
+        A write still running when `stop` is set gets SHUTDOWN_GRACE_SECONDS, then is
+        cancelled: its batch stays uncommitted and the next owner applies it again, which
+        the guards make harmless, as after a crash.
+        """
+        backoff = max(self._settings.projector.retry_backoff_seconds, 0.05)
+        while not stop.is_set():
+            try:
+                return await _unless_stopped(write(), stop, SHUTDOWN_GRACE_SECONDS)
+            except STORE_UNAVAILABLE as error:
+                log.warning("read store or broker unavailable (%r); retry in %.2fs", error, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        return False
+
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        offsets: dict[TopicPartition, int],
+        stop: asyncio.Event,
+    ) -> None:
+        commit = asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
+        try:
+            if not await _unless_stopped(commit, stop, SHUTDOWN_GRACE_SECONDS):
+                log.warning("stopping before %s were committed: they will be replayed", offsets)
+                return
+        except (KafkaError, TimeoutError) as error:
+            # Lost the partitions in a rebalance (or the broker): whoever reads them next
+            # applies these events again, and the guards make that change nothing.
+            log.warning("could not commit %s: %r", offsets, error)
+            return
+        self._next_offsets.update(offsets)
+
+    def _account(self, batch: DecodedBatch, outcomes: StageOutcomes) -> None:
+        self.applied += batch.size
+        self.status.batch_done(
+            [(projection.name, is_routed(projection)) for projection in self._projections],
+            batch,
+            outcomes,
+        )
+
+    def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag_by_topic: dict[str, int] = {}
+        held: dict[str, list[int]] = {}
+        for partition in consumer.assignment():
+            held.setdefault(partition.topic, []).append(partition.partition)
+            highwater = consumer.highwater(partition)
+            next_offset = self._next_offsets.get(partition)
+            if highwater is not None and next_offset is not None:
+                lag = max(0, highwater - next_offset)
+                lag_by_topic[partition.topic] = lag_by_topic.get(partition.topic, 0) + lag
+        events_lag = lag_by_topic.get(self._settings.kafka.topic, 0)
+        routed_lag = events_lag + lag_by_topic.get(self._routing.topic, 0)
+        self.status.lagging(
+            held,
+            {
+                projection.name: routed_lag if is_routed(projection) else events_lag
+                for projection in self._projections
+            },
+        )
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group this worker is a member of."""
+        return self._group_id
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the consumer has joined its group and is polling."""
+        return self._consumer is not None
+
+    async def health(self) -> dict[str, Any]:
+        """The `/health` status of this worker."""
+        return await self._probes.health()
+
+    def probes(self) -> FastAPI:
+        """The `/health`, `/ready` and `/metrics` app of this worker."""
+        return self._probes.app()
+
+
+async def _unless_stopped(
+    work: Awaitable[None], stop: asyncio.Event, grace_seconds: float = 0.0
+) -> bool:
+    """Await `work`; once `stop` is set, give it `grace_seconds` more, then cancel it.
+
+    Whether `work` finished.
+    """
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not task.done() and grace_seconds > 0:
+        await asyncio.wait({task}, timeout=grace_seconds)
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False

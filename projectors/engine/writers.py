@@ -1,0 +1,351 @@
+"""Writing projections to MongoDB: one writer per projection kind, every write guarded.
+
+No write relies on a transaction or an upsert expected to collide (ADR 0003): documents
+are inserted when new and otherwise replaced only where they still match the state
+they were folded from; lines are inserted and a duplicate key means "already there".
+When a guard misses, another writer moved the document first: the writer re-reads it
+and folds again, and a document whose fold changes nothing is already up to date.
+
+FerretDB v1 (SQLite) checks an update's filter and writes the document in two steps, so
+there the guard only holds while one writer at a time writes a document: the worker sees
+to that (`projectors.engine.routing`). It also hangs a database for good when about a
+hundred update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pymongo import InsertOne, ReplaceOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from domain.envelope import EventEnvelope
+from projectors.projections.projection import (
+    Apply,
+    Document,
+    DocumentProjection,
+    Guard,
+    Index,
+    LineProjection,
+    LookupProjection,
+    Projection,
+    UnknownLookupKeyError,
+)
+
+DUPLICATE_KEY = 11000
+MAX_WRITE_ATTEMPTS = 5
+MAX_UPDATES_PER_COMMAND = 10
+LOOKUP_CACHE_SIZE = 100_000
+
+
+Operation = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
+
+
+class StaleWriteError(Exception):
+    """Other writers kept moving the same documents; the batch is applied again later."""
+
+
+class WriteNotDurableError(Exception):
+    """The server applied a write but could not confirm it durable (a write concern error)."""
+
+
+class ProjectionWriter(Protocol):
+    """Applies batches of events to one projection's collections."""
+
+    @property
+    def projection(self) -> Projection:
+        """The projection this writer writes."""
+        ...
+
+    async def prepare(self) -> None:
+        """Create the indexes the writer relies on (idempotent)."""
+        ...
+
+    async def apply(self, events: Sequence[EventEnvelope]) -> int:
+        """Apply events (in log order per aggregate); return how many documents changed."""
+        ...
+
+
+class DocumentKeyedWriter(ProjectionWriter, Protocol):
+    """A writer that can tell which document each event belongs to."""
+
+    async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
+        """The document of each event (None: not this projection's)."""
+        ...
+
+
+def writer_for(projection: Projection, database: AsyncDatabase[Document]) -> ProjectionWriter:
+    """The writer that knows how to guard this kind of projection."""
+    if isinstance(projection, DocumentProjection):
+        return DocumentWriter(projection, database)
+    if isinstance(projection, LineProjection):
+        return LineWriter(projection, database)
+    if isinstance(projection, LookupProjection):
+        return LookupWriter(projection, database)
+    raise TypeError(f"no writer for {type(projection).__name__}")
+
+
+def keyed_writer_for(
+    projection: Projection, database: AsyncDatabase[Document]
+) -> DocumentKeyedWriter:
+    """The writer of a projection made of documents (not lines)."""
+    if isinstance(projection, DocumentProjection):
+        return DocumentWriter(projection, database)
+    if isinstance(projection, LookupProjection):
+        return LookupWriter(projection, database)
+    raise TypeError(f"{projection.name} is not made of documents")
+
+
+async def create_indexes(collection: AsyncCollection[Document], indexes: Sequence[Index]) -> None:
+    """Create each index unless it exists (`createIndexes` is idempotent)."""
+    for index in indexes:
+        await collection.create_index([(key, 1) for key in index.keys], unique=index.unique)
+
+
+class GuardedDocuments:
+    """Folds events into documents and writes each back guarded by the state it came from."""
+
+    def __init__(
+        self, name: str, collection: AsyncCollection[Document], apply: Apply, guard: Guard
+    ) -> None:
+        self._name = name
+        self._collection = collection
+        self._apply = apply
+        self._guard = guard
+
+    async def write(self, by_document: Mapping[str, Sequence[EventEnvelope]]) -> int:
+        """Fold each document's events (in order) and write; return documents changed."""
+        pending = dict(by_document)
+        changed = 0
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if not pending:
+                return changed
+            written, missed = await self._write_once(pending)
+            changed += written
+            pending = {document_id: pending[document_id] for document_id in missed}
+        if not pending:
+            return changed
+        raise StaleWriteError(f"{self._name}: gave up on {sorted(pending)}")
+
+    async def _write_once(
+        self, pending: Mapping[str, Sequence[EventEnvelope]]
+    ) -> tuple[int, set[str]]:
+        """One unordered bulk write; returns (documents written, documents to fold again)."""
+        current = {
+            document["_id"]: document
+            async for document in self._collection.find({"_id": {"$in": list(pending)}})
+        }
+        operations: list[InsertOne[Document] | ReplaceOne[Document]] = []
+        touched: set[str] = set()
+        for document_id, events in pending.items():
+            before = current.get(document_id)
+            after = fold(self._apply, before, events)
+            if after is None:
+                continue
+            touched.add(document_id)
+            if before is None:
+                operations.append(InsertOne(after))
+            else:
+                # Matches only the state we folded from, so a concurrent writer's newer
+                # document is never overwritten with an older fold.
+                guard = {"_id": document_id, **self._guard(before)}
+                operations.append(ReplaceOne(guard, after))
+        if not operations:
+            return 0, set()
+        written = await _bulk_write(self._collection, operations)
+        if written == len(operations):
+            return written, set()
+        # Some guard missed or some insert collided. Folding again from what is stored now
+        # changes nothing for the documents that were written, so refold them all.
+        return written, touched
+
+
+def fold(
+    apply: Apply, document: Document | None, events: Sequence[EventEnvelope]
+) -> Document | None:
+    """Apply events in order; the new document, or None when none of them changed it."""
+    changed = False
+    for event in events:
+        updated = apply(document, event)
+        if updated is not None:
+            document, changed = updated, True
+    return document if changed else None
+
+
+async def _bulk_write(
+    collection: AsyncCollection[Document],
+    operations: Sequence[InsertOne[Document] | ReplaceOne[Document]],
+) -> int:
+    """Write unordered; return how many inserts landed plus how many replaces matched.
+
+    Inserts go in one command; replaces in small commands (see `in_small_updates`).
+    """
+    inserts = [operation for operation in operations if isinstance(operation, InsertOne)]
+    replaces = [operation for operation in operations if isinstance(operation, ReplaceOne)]
+    written = await _write_unordered(collection, inserts) if inserts else 0
+    for chunk in in_small_updates(replaces):
+        written += await _write_unordered(collection, chunk)
+    return written
+
+
+def in_small_updates(operations: Sequence[Operation]) -> list[list[Operation]]:
+    """Split update statements into commands of at most `MAX_UPDATES_PER_COMMAND`.
+
+    FerretDB v1 (SQLite) holds a pooled connection for every statement of an update
+    command until the command ends; at 100 statements, in one command or across
+    concurrent ones, the pool of the database runs dry and every request on it hangs
+    for good. Small commands keep all workers together well below that.
+    """
+    return [
+        list(operations[start : start + MAX_UPDATES_PER_COMMAND])
+        for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND)
+    ]
+
+
+async def _write_unordered(
+    collection: AsyncCollection[Document], operations: Sequence[Operation]
+) -> int:
+    try:
+        result = await collection.bulk_write(list(operations), ordered=False)
+    except BulkWriteError as error:
+        details: Mapping[str, Any] = error.details
+        if any(failure["code"] != DUPLICATE_KEY for failure in details.get("writeErrors", [])):
+            raise
+        if details.get("writeConcernErrors"):
+            raise WriteNotDurableError(str(details["writeConcernErrors"])) from error
+        return int(details.get("nInserted", 0)) + int(details.get("nMatched", 0))
+    return result.inserted_count + result.matched_count
+
+
+class DocumentWriter:
+    """Writes a `DocumentProjection`: events grouped by document, folded, guarded."""
+
+    def __init__(self, projection: DocumentProjection, database: AsyncDatabase[Document]) -> None:
+        self._projection = projection
+        self._collection = database[projection.collection]
+        self._documents = GuardedDocuments(
+            projection.name, self._collection, projection.apply, projection.guard
+        )
+
+    @property
+    def projection(self) -> Projection:
+        """The projection this writer writes."""
+        return self._projection
+
+    async def prepare(self) -> None:
+        """Create the indexes the projection declares."""
+        await create_indexes(self._collection, self._projection.indexes)
+
+    async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
+        """The document of each event (None: not this projection's)."""
+        return [self._projection.document_id(event) for event in events]
+
+    async def apply(self, events: Sequence[EventEnvelope]) -> int:
+        """Apply events (in log order per document); return how many documents changed."""
+        return await self._documents.write(by_document(events, await self.document_ids(events)))
+
+
+def by_document(
+    events: Sequence[EventEnvelope], document_ids: Sequence[str | None]
+) -> dict[str, list[EventEnvelope]]:
+    """Events grouped by their document, each group in log order; events of none dropped."""
+    grouped: dict[str, list[EventEnvelope]] = defaultdict(list)
+    for event, document_id in zip(events, document_ids, strict=True):
+        if document_id is not None:
+            grouped[document_id].append(event)
+    return grouped
+
+
+class LineWriter:
+    """Writes a `LineProjection`: inserts only; a duplicate key is a line already written."""
+
+    def __init__(self, projection: LineProjection, database: AsyncDatabase[Document]) -> None:
+        self._projection = projection
+        self._collection = database[projection.collection]
+
+    @property
+    def projection(self) -> Projection:
+        """The projection this writer writes."""
+        return self._projection
+
+    async def prepare(self) -> None:
+        """Create the indexes the projection declares (the unique key that guards it)."""
+        await create_indexes(self._collection, self._projection.indexes)
+
+    async def apply(self, events: Sequence[EventEnvelope]) -> int:
+        """Insert the lines of the events; return how many were new."""
+        # A line delivered twice in one batch is inserted once.
+        lines = {line["_id"]: line for event in events for line in self._projection.lines(event)}
+        if not lines:
+            return 0
+        return await _bulk_write(self._collection, [InsertOne(line) for line in lines.values()])
+
+
+class LookupWriter:
+    """Writes a `LookupProjection`: learns the mapping first, then writes guarded documents."""
+
+    def __init__(self, projection: LookupProjection, database: AsyncDatabase[Document]) -> None:
+        self._projection = projection
+        self._collection = database[projection.collection]
+        self._lookup = database[projection.lookup_collection]
+        self._documents = GuardedDocuments(
+            projection.name, self._collection, projection.apply, projection.guard
+        )
+        # The mapping never changes once learned, so what this process has seen stays true.
+        self._known: dict[str, str] = {}
+
+    @property
+    def projection(self) -> Projection:
+        """The projection this writer writes."""
+        return self._projection
+
+    async def prepare(self) -> None:
+        """Create the indexes the projection declares."""
+        await create_indexes(self._collection, self._projection.indexes)
+
+    async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
+        """Learn from the events, then map each to its document through its key."""
+        learned = dict(pair for event in events if (pair := self._projection.learns(event)))
+        await self._remember(learned)
+        keys = [self._projection.lookup_key(event) for event in events]
+        known = await self._recall({key for key in keys if key is not None})
+        missing = next((key for key in keys if key is not None and key not in known), None)
+        if missing is not None:
+            raise UnknownLookupKeyError(self._projection.name, missing)
+        return [known[key] if key is not None else None for key in keys]
+
+    async def apply(self, events: Sequence[EventEnvelope]) -> int:
+        """Fold each event into the document its key maps to."""
+        return await self._documents.write(by_document(events, await self.document_ids(events)))
+
+    async def _remember(self, learned: Mapping[str, str]) -> None:
+        new = {key: value for key, value in learned.items() if key not in self._known}
+        if new:
+            field = self._projection.lookup_field
+            await _bulk_write(
+                self._lookup,
+                [InsertOne({"_id": key, field: value}) for key, value in new.items()],
+            )
+            self._cache(new)
+
+    async def _recall(self, keys: set[str]) -> dict[str, str]:
+        found = {key: self._known[key] for key in keys if key in self._known}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            field = self._projection.lookup_field
+            fetched = {
+                str(mapping["_id"]): str(mapping[field])
+                async for mapping in self._lookup.find({"_id": {"$in": missing}})
+            }
+            found.update(fetched)
+            self._cache(fetched)
+        return found
+
+    def _cache(self, mappings: Mapping[str, str]) -> None:
+        if len(self._known) + len(mappings) > LOOKUP_CACHE_SIZE:
+            self._known.clear()
+        self._known.update(mappings)
