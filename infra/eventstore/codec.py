@@ -26,8 +26,12 @@ from eventsourcing.persistence import (
 
 from domain.envelope import EventEnvelope
 
+# What the envelope carries as metadata, or what is the library's own business: a creation
+# event records `originator_topic` (the aggregate's class path) so the library can
+# rebuild the aggregate; it is no fact about the ledger and never leaves the event store.
 _METADATA_FIELDS = frozenset(
     {
+        "originator_topic",
         "originator_id",
         "originator_version",
         "timestamp",

@@ -51,3 +51,14 @@ def test_readers_decode_stored_events_exactly_as_the_ledger_does() -> None:
 
     assert ours == theirs
     assert [e.event_type for e in ours] == ["AccountOpened", "FundsDeposited"]
+
+
+def test_a_published_event_carries_no_detail_of_the_event_store_library() -> None:
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    context = CommandContext(correlation_id=uuid4())
+    ledger.open_account(uuid4(), "EUR", overdraft_limit=500, context=context)
+    [opened] = ledger.notification_log.select(start=1, limit=1)
+
+    envelope = envelope_from(opened, event_mapper())
+
+    assert set(envelope.data) == {"owner_id", "currency", "overdraft_limit"}
