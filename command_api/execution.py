@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from command_api.problems import mapping_for
 from domain.context import CommandContext
 from domain.errors import LedgerError
 from domain.ledger import Ledger, Outcome
 from infra.eventstore.idempotency import (
-    MAX_KEY_LENGTH,
     DuplicateIdempotencyKeyError,
     IdempotencyRecord,
     IdempotencyStore,
@@ -49,6 +46,11 @@ class CommandRunner:
         self._ledger = ledger
         self._store = store
         self._ttl_seconds = ttl_seconds
+
+    @property
+    def ledger(self) -> Ledger:
+        """The Ledger the commands run against."""
+        return self._ledger
 
     def run(
         self,
@@ -166,46 +168,3 @@ def _replay(
         response = _accepted(_ordered(stored.body, ACCEPTED_KEYS), stored.status, location)
     response.headers[REPLAYED_HEADER] = "true"
     return response
-
-
-async def command_runner(request: Request) -> CommandRunner:
-    """The runner built by the app's lifespan."""
-    runner: CommandRunner = request.app.state.runner
-    return runner
-
-
-async def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=MAX_KEY_LENGTH,
-            pattern=r"^[\x21-\x7e]+$",
-            description="Makes a retried command return its first outcome (printable ASCII)",
-        ),
-    ] = None,
-) -> str | None:
-    """The client's idempotency key, if it sent one."""
-    return key
-
-
-async def command_request(
-    request: Request, key: Annotated[str | None, Depends(idempotency_key)]
-) -> Callable[[BaseModel | None], CommandRequest]:
-    """Describe this HTTP request as a command request once its body is parsed."""
-
-    def describe(body: BaseModel | None) -> CommandRequest:
-        return CommandRequest(
-            method=request.method,
-            path=request.url.path,
-            body=body.model_dump(mode="json") if body is not None else {},
-            correlation_id=request.state.correlation_id,
-            idempotency_key=key,
-        )
-
-    return describe
-
-
-Runner = Annotated[CommandRunner, Depends(command_runner)]
-Describe = Annotated[Callable[[BaseModel | None], CommandRequest], Depends(command_request)]

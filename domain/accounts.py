@@ -20,6 +20,8 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
+from eventsourcing.domain import CanMutateAggregate
+
 from domain.aggregate import LedgerAggregate
 from domain.errors import (
     AccountClosedError,
@@ -263,7 +265,7 @@ class Account(LedgerAggregate):
 
     def withdraw(self, amount: int, reference: str) -> None:
         """Pay money out to outside the ledger, within the overdraft limit."""
-        self._refuse_debits()
+        self._refuse_unless_open()
         balance_after = self._balance_minus(validate_amount(amount))
         self.trigger_event(
             self.FundsWithdrawn,
@@ -275,8 +277,7 @@ class Account(LedgerAggregate):
 
     def freeze(self, reason: str) -> None:
         """Stop debits and transfer credits until unfrozen."""
-        self._refuse_if_closed()
-        self._refuse_if_frozen()
+        self._refuse_unless_open()
         self.trigger_event(self.AccountFrozen, reason=reason)
 
     def unfreeze(self) -> None:
@@ -292,8 +293,7 @@ class Account(LedgerAggregate):
         The Ledger also refuses while transfers debited from the account are
         unsettled, since a reversal could not land on a closed account.
         """
-        self._refuse_if_closed()
-        self._refuse_if_frozen()
+        self._refuse_unless_open()
         if self._balance != 0:
             raise AccountNotEmptyError(self.id, balance=self._balance, currency=self._currency)
         self.trigger_event(self.AccountClosed)
@@ -302,30 +302,17 @@ class Account(LedgerAggregate):
         """Take the source leg of a transfer, once per transfer."""
         if self.has_transfer_debit(transfer_id):
             raise TransferLegAlreadyAppliedError(self.id, transfer_id, "debit")
-        self._refuse_debits()
+        self._refuse_unless_open()
         balance_after = self._balance_minus(self._validate_money(amount))
-        self.trigger_event(
-            self.TransferDebited,
-            transfer_id=transfer_id,
-            amount=amount.amount,
-            currency=self._currency,
-            balance_after=balance_after,
-        )
+        self._record_leg(self.TransferDebited, transfer_id, amount.amount, balance_after)
 
     def credit_for_transfer(self, transfer_id: UUID, amount: Money) -> None:
         """Take the target leg of a transfer, once per transfer; refused while frozen."""
         if self.has_transfer_credit(transfer_id):
             raise TransferLegAlreadyAppliedError(self.id, transfer_id, "credit")
-        self._refuse_if_closed()
-        self._refuse_if_frozen()
+        self._refuse_unless_open()
         balance_after = self._balance_plus(self._validate_money(amount))
-        self.trigger_event(
-            self.TransferCredited,
-            transfer_id=transfer_id,
-            amount=amount.amount,
-            currency=self._currency,
-            balance_after=balance_after,
-        )
+        self._record_leg(self.TransferCredited, transfer_id, amount.amount, balance_after)
 
     def reverse_transfer_debit(self, transfer_id: UUID, reason: str) -> None:
         """Give back a transfer debit, once, recording why the transfer failed."""
@@ -335,13 +322,8 @@ class Account(LedgerAggregate):
             raise TransferDebitNotFoundError(self.id, transfer_id)
         self._refuse_if_closed()
         amount = self._transfer_debits[str(transfer_id)]
-        self.trigger_event(
-            self.TransferDebitReversed,
-            transfer_id=transfer_id,
-            amount=amount,
-            currency=self._currency,
-            balance_after=self._balance + amount,
-            reason=reason,
+        self._record_leg(
+            self.TransferDebitReversed, transfer_id, amount, self._balance + amount, reason=reason
         )
 
     # Guards.
@@ -350,13 +332,11 @@ class Account(LedgerAggregate):
         if self._status == AccountStatus.CLOSED:
             raise AccountClosedError(self.id)
 
-    def _refuse_if_frozen(self) -> None:
+    def _refuse_unless_open(self) -> None:
+        """Closed and frozen accounts refuse debits, transfer credits, freezes and closing."""
+        self._refuse_if_closed()
         if self._status == AccountStatus.FROZEN:
             raise AccountFrozenError(self.id, self._frozen_reason or "")
-
-    def _refuse_debits(self) -> None:
-        self._refuse_if_closed()
-        self._refuse_if_frozen()
 
     def _validate_money(self, amount: Money) -> int:
         if amount.currency != self._currency:
@@ -380,3 +360,21 @@ class Account(LedgerAggregate):
                 currency=self._currency,
             )
         return balance_after
+
+    def _record_leg(
+        self,
+        event_class: type[CanMutateAggregate[UUID]],
+        transfer_id: UUID,
+        amount: int,
+        balance_after: int,
+        **fields: str,
+    ) -> None:
+        """Record a leg of a transfer: the money it moved and the balance it left."""
+        self.trigger_event(
+            event_class,
+            transfer_id=transfer_id,
+            amount=amount,
+            currency=self._currency,
+            balance_after=balance_after,
+            **fields,
+        )

@@ -19,6 +19,8 @@ worker retries the same event later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from eventsourcing.domain import DomainEvent
 
 from domain.accounts import Account
@@ -30,6 +32,7 @@ from domain.errors import (
     CurrencyMismatchError,
     InsufficientFundsError,
     InvalidAmountError,
+    LedgerError,
     TransferLegAlreadyAppliedError,
 )
 from domain.ledger import Ledger
@@ -83,16 +86,14 @@ class TransferProcess:
         if transfer.is_finished:
             return
         context = _caused_by(event)
-        try:
-            self._ledger.debit_for_transfer(
+        refusal = _apply_leg(
+            lambda: self._ledger.debit_for_transfer(
                 transfer.source_id, transfer.id, transfer.amount, context=context
-            )
-        except TransferLegAlreadyAppliedError:
-            return
-        except DEBIT_REFUSALS as refusal:
-            self._ledger.fail_transfer(
-                transfer.id, str(refusal), debit_reversed=False, context=context
-            )
+            ),
+            DEBIT_REFUSALS,
+        )
+        if refusal is not None:
+            self._ledger.fail_transfer(transfer.id, refusal, debit_reversed=False, context=context)
 
     def _credit_target(self, event: Account.TransferDebited) -> None:
         transfer = self._ledger.get_transfer(event.transfer_id)
@@ -102,19 +103,32 @@ class TransferProcess:
         if source.has_reversed_transfer_debit(transfer.id):
             return
         context = _caused_by(event)
-        try:
-            self._ledger.credit_for_transfer(
+        refusal = _apply_leg(
+            lambda: self._ledger.credit_for_transfer(
                 transfer.target_id, transfer.id, transfer.amount, context=context
+            ),
+            CREDIT_REFUSALS,
+        )
+        if refusal is not None:
+            _apply_leg(
+                lambda: self._ledger.reverse_transfer_debit(
+                    transfer.source_id, transfer.id, refusal, context=context
+                )
             )
-        except TransferLegAlreadyAppliedError:
-            return
-        except CREDIT_REFUSALS as refusal:
-            self._reverse_debit(transfer, str(refusal), context)
 
-    def _reverse_debit(self, transfer: Transfer, reason: str, context: CommandContext) -> None:
-        try:
-            self._ledger.reverse_transfer_debit(
-                transfer.source_id, transfer.id, reason, context=context
-            )
-        except TransferLegAlreadyAppliedError:
-            return
+
+def _apply_leg(
+    leg: Callable[[], object], refusals: tuple[type[LedgerError], ...] = ()
+) -> str | None:
+    """Apply one leg of a transfer: None once it is applied, else why the account refused it.
+
+    A leg already applied (a redelivered event) counts as applied; a refusal that is not
+    one of `refusals` propagates.
+    """
+    try:
+        leg()
+    except TransferLegAlreadyAppliedError:
+        return None
+    except refusals as refusal:
+        return str(refusal)
+    return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from command_api.deps import ExpectedVersion, LedgerApp, Writer, owned_account
-from command_api.execution import Describe, Runner
+from command_api.deps import AccountCommand, NewCommand
 from command_api.problems import command_problems
 from command_api.schemas import (
     CommandAccepted,
@@ -17,16 +18,23 @@ from command_api.schemas import (
     OpenAccountIn,
     WithdrawalIn,
 )
-from infra.security.auth import require_owner_access
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 CHANGE_RESPONSES = command_problems(404, 409, 412, 422)
+Route = TypeVar("Route", bound=Callable[..., Any])
 
 
 def account_location(account_id: str) -> str:
     """Where the account's view lives (on the query API, behind the same gateway)."""
     return f"/v1/accounts/{account_id}"
+
+
+def account_change(path: str, summary: str) -> Callable[[Route], Route]:
+    """Register a command on an existing account: 200 with its new version, or a problem."""
+    return router.post(
+        path, response_model=CommandAccepted, responses=CHANGE_RESPONSES, summary=summary
+    )
 
 
 @router.post(
@@ -36,17 +44,11 @@ def account_location(account_id: str) -> str:
     responses=command_problems(422),
     summary="Open an account",
 )
-def open_account(
-    body: OpenAccountIn,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    principal: Writer,
-) -> JSONResponse:
+def open_account(body: OpenAccountIn, command: NewCommand) -> JSONResponse:
     """Open an account for an owner in one currency, with an optional overdraft limit."""
-    require_owner_access(principal, body.owner_id)
-    return runner.run(
-        describe(body),
+    ledger = command.for_owner(body.owner_id)
+    return command.run(
+        body,
         lambda context: ledger.open_account(
             body.owner_id, body.currency, body.overdraft_limit, context=context
         ),
@@ -55,25 +57,12 @@ def open_account(
     )
 
 
-@router.post(
-    "/{account_id}/deposits",
-    response_model=CommandAccepted,
-    responses=CHANGE_RESPONSES,
-    summary="Deposit money",
-)
-def deposit(
-    account_id: UUID,
-    body: DepositIn,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    version: ExpectedVersion,
-    principal: Writer,
-) -> JSONResponse:
+@account_change("/{account_id}/deposits", "Deposit money")
+def deposit(account_id: UUID, body: DepositIn, command: AccountCommand) -> JSONResponse:
     """Pay an amount in the account's currency into the account."""
-    owned_account(ledger, principal, account_id)
-    return runner.run(
-        describe(body),
+    ledger, version = command.on_account(account_id), command.expected_version
+    return command.run(
+        body,
         lambda context: ledger.deposit(
             account_id,
             body.amount,
@@ -85,95 +74,45 @@ def deposit(
     )
 
 
-@router.post(
-    "/{account_id}/withdrawals",
-    response_model=CommandAccepted,
-    responses=CHANGE_RESPONSES,
-    summary="Withdraw money",
-)
-def withdraw(
-    account_id: UUID,
-    body: WithdrawalIn,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    version: ExpectedVersion,
-    principal: Writer,
-) -> JSONResponse:
+@account_change("/{account_id}/withdrawals", "Withdraw money")
+def withdraw(account_id: UUID, body: WithdrawalIn, command: AccountCommand) -> JSONResponse:
     """Pay an amount out of the account, down to at most its overdraft limit."""
-    owned_account(ledger, principal, account_id)
-    return runner.run(
-        describe(body),
+    ledger, version = command.on_account(account_id), command.expected_version
+    return command.run(
+        body,
         lambda context: ledger.withdraw(
             account_id, body.amount, body.reference, context=context, expected_version=version
         ),
     )
 
 
-@router.post(
-    "/{account_id}/freeze",
-    response_model=CommandAccepted,
-    responses=CHANGE_RESPONSES,
-    summary="Freeze an account",
-)
-def freeze(
-    account_id: UUID,
-    body: FreezeIn,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    version: ExpectedVersion,
-    principal: Writer,
-) -> JSONResponse:
+@account_change("/{account_id}/freeze", "Freeze an account")
+def freeze(account_id: UUID, body: FreezeIn, command: AccountCommand) -> JSONResponse:
     """Stop all debits and incoming transfers; deposits are still accepted."""
-    owned_account(ledger, principal, account_id)
-    return runner.run(
-        describe(body),
+    ledger, version = command.on_account(account_id), command.expected_version
+    return command.run(
+        body,
         lambda context: ledger.freeze(
             account_id, body.reason, context=context, expected_version=version
         ),
     )
 
 
-@router.post(
-    "/{account_id}/unfreeze",
-    response_model=CommandAccepted,
-    responses=CHANGE_RESPONSES,
-    summary="Unfreeze an account",
-)
-def unfreeze(
-    account_id: UUID,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    version: ExpectedVersion,
-    principal: Writer,
-) -> JSONResponse:
+@account_change("/{account_id}/unfreeze", "Unfreeze an account")
+def unfreeze(account_id: UUID, command: AccountCommand) -> JSONResponse:
     """Lift a freeze."""
-    owned_account(ledger, principal, account_id)
-    return runner.run(
-        describe(None),
+    ledger, version = command.on_account(account_id), command.expected_version
+    return command.run(
+        None,
         lambda context: ledger.unfreeze(account_id, context=context, expected_version=version),
     )
 
 
-@router.post(
-    "/{account_id}/close",
-    response_model=CommandAccepted,
-    responses=CHANGE_RESPONSES,
-    summary="Close an account",
-)
-def close(
-    account_id: UUID,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    version: ExpectedVersion,
-    principal: Writer,
-) -> JSONResponse:
+@account_change("/{account_id}/close", "Close an account")
+def close(account_id: UUID, command: AccountCommand) -> JSONResponse:
     """Close an account whose balance is zero and whose outgoing transfers are settled."""
-    owned_account(ledger, principal, account_id)
-    return runner.run(
-        describe(None),
+    ledger, version = command.on_account(account_id), command.expected_version
+    return command.run(
+        None,
         lambda context: ledger.close_account(account_id, context=context, expected_version=version),
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from command_api.deps import LedgerApp, Writer, owned_account
-from command_api.execution import Describe, Runner
+from command_api.deps import NewCommand
 from command_api.problems import command_problems
 from command_api.schemas import CommandAccepted, TransferIn
 
@@ -25,22 +24,16 @@ def transfer_location(transfer_id: str) -> str:
     responses=command_problems(404, 409, 422),
     summary="Request a transfer",
 )
-def request_transfer(
-    body: TransferIn,
-    ledger: LedgerApp,
-    runner: Runner,
-    describe: Describe,
-    principal: Writer,
-) -> JSONResponse:
+def request_transfer(body: TransferIn, command: NewCommand) -> JSONResponse:
     """Request a transfer between two accounts in the source's currency.
 
     Accepted (202): the transfer process then debits the source and credits the target,
     or fails the transfer (reversing the debit if needed). Follow it at `Location`.
     The caller must act for the source account's owner; the target may be anyone's.
     """
-    owned_account(ledger, principal, body.source_account_id)
-    return runner.run(
-        describe(body),
+    ledger = command.on_account(body.source_account_id)
+    return command.run(
+        body,
         lambda context: ledger.request_transfer(
             body.source_account_id,
             body.target_account_id,

@@ -6,20 +6,19 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra.http.middleware import HttpMiddleware
 from infra.problems import PROBLEM_JSON, problem_type
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Buffers request bodies up to `max_bytes` (commands are small) and refuses larger ones."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self._app = app
+        super().__init__(app)
         self._max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with its whole body read, or answer 413."""
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
             await self._refuse(scope, send)

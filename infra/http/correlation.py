@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID, uuid4
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from infra.http.middleware import Header, ResponseHeadersMiddleware
 from infra.runtime.process import correlation_id_var
 
 HEADER = "x-correlation-id"
@@ -21,32 +23,20 @@ def parse_correlation_id(raw: str | None) -> UUID:
     return uuid4()
 
 
-class CorrelationIdMiddleware:
+class CorrelationIdMiddleware(ResponseHeadersMiddleware):
     """Puts the request's correlation id in `scope["state"]`, the log context and the response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        raw = headers.get(HEADER.encode())
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with the request's correlation id known (and logged) throughout."""
+        raw = dict(scope["headers"]).get(HEADER.encode())
         correlation_id = parse_correlation_id(raw.decode("latin-1") if raw else None)
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         token = correlation_id_var.set(str(correlation_id))
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (HEADER.encode(), str(correlation_id).encode()),
-                ]
-            await send(message)
-
         try:
-            await self._app(scope, receive, send_with_header)
+            await super().handle(scope, receive, send)
         finally:
             correlation_id_var.reset(token)
+
+    def extra_headers(self, scope: Scope, headers: Sequence[Header]) -> list[Header]:
+        """The correlation id, echoed back."""
+        return [(HEADER.encode(), str(scope["state"]["correlation_id"]).encode())]

@@ -8,11 +8,14 @@ is read), then the app's own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from infra.http.correlation import CorrelationIdMiddleware
+from infra.http.middleware import Header, ResponseHeadersMiddleware
 from infra.runtime.probes import RequestMetricsMiddleware, metrics_router
 from infra.security.auth import TokenVerifier, install_authentication
 from infra.security.ratelimit import RateLimiter, RateLimitMiddleware, classify_request
@@ -26,25 +29,13 @@ SECURITY_HEADERS = (
 )
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(ResponseHeadersMiddleware):
     """API answers are never sniffed, framed, cached or leak a referrer."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self._app(scope, receive, with_headers)
+    def extra_headers(self, scope: Scope, headers: Sequence[Header]) -> list[Header]:
+        """Each security header the response does not set itself."""
+        present = {name.lower() for name, _ in headers}
+        return [(name, value) for name, value in SECURITY_HEADERS if name not in present]
 
 
 def install_edge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
@@ -203,3 +204,28 @@ class Component(ABC):
 
     def _log_tails(self) -> str:
         return "\n".join(tail(path) for path in self.diagnostic_logs() if path.exists())
+
+
+class UrlServer(Component):
+    """A server the settings name by a client URL: it listens where the URL points.
+
+    When the URL's environment variable is set, the server is someone else's: the stack
+    neither starts nor stops it, and only checks that it answers.
+    """
+
+    url_variable: ClassVar[str]
+    default_port: ClassVar[int]
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The client URL from the settings."""
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Host and port from the URL."""
+        return Endpoint.from_url(self.url, self.default_port)
+
+    def is_external(self) -> bool:
+        """The URL's variable names a server someone else runs."""
+        return self.url_variable in os.environ

@@ -18,7 +18,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from infra.stack.component import Component
+from infra.stack.component import UrlServer
 from infra.stack.errors import StackError
 from infra.stack.layout import Endpoint
 from infra.stack.processes import run_command
@@ -27,21 +27,18 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 
 
-class MongoWire(Component):
+class MongoWire(UrlServer):
     """The read store's server."""
 
     name = "mongodb"
     start_timeout = 30.0
+    url_variable = "LEDGER_MONGODB_URL"
+    default_port = 27017
 
     @property
     def url(self) -> str:
         """The client URL from the settings."""
         return self.settings.mongodb.url.get_secret_value()
-
-    @property
-    def endpoint(self) -> Endpoint:
-        """Host and port from the URL."""
-        return Endpoint.from_url(self.url, 27017)
 
     @property
     def mongod(self) -> str | None:
@@ -52,10 +49,6 @@ class MongoWire(Component):
     def ferretdb(self) -> Path:
         """Where we build FerretDB."""
         return self.paths.bin / "ferretdb"
-
-    def is_external(self) -> bool:
-        """LEDGER_MONGODB_URL names a server someone else runs."""
-        return "LEDGER_MONGODB_URL" in os.environ
 
     def extra_ports(self) -> list[Endpoint]:
         """FerretDB's debug (metrics) listener must be free too."""

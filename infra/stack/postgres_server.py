@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import os
 import pwd
 import shutil
 import signal
@@ -14,10 +13,10 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
-from infra.stack.component import Component
+from infra.stack.component import UrlServer
 from infra.stack.debian import apt_install
 from infra.stack.errors import StackError
-from infra.stack.layout import Endpoint, write_if_changed
+from infra.stack.layout import write_if_changed
 from infra.stack.processes import run_command
 
 SYSTEM_USER = "postgres"
@@ -35,7 +34,7 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') \\gexec
 """
 
 
-class PostgreSQL(Component):
+class PostgreSQL(UrlServer):
     """The event store's server."""
 
     name = "postgres"
@@ -43,20 +42,13 @@ class PostgreSQL(Component):
     stop_timeout = 30.0
     # SIGINT is a fast shutdown; SIGTERM ("smart") would wait for every client to disconnect.
     stop_signal = signal.SIGINT
+    url_variable = "LEDGER_POSTGRES_URL"
+    default_port = 5432
 
     @property
     def url(self) -> str:
         """The client URL from the settings."""
         return self.settings.postgres.url.get_secret_value()
-
-    @property
-    def endpoint(self) -> Endpoint:
-        """Host and port from the URL."""
-        return Endpoint.from_url(self.url, 5432)
-
-    def is_external(self) -> bool:
-        """LEDGER_POSTGRES_URL names a server someone else runs."""
-        return "LEDGER_POSTGRES_URL" in os.environ
 
     def install(self) -> bool:
         """Install the Debian package if needed and run initdb once."""

@@ -14,9 +14,10 @@ hundred update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -43,6 +44,8 @@ LOOKUP_CACHE_SIZE = 100_000
 
 
 Operation = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
+ProjectionT = TypeVar("ProjectionT", bound=DocumentProjection | LineProjection | LookupProjection)
+GuardedT = TypeVar("GuardedT", bound=DocumentProjection | LookupProjection)
 
 
 class StaleWriteError(Exception):
@@ -221,15 +224,16 @@ async def _write_unordered(
     return result.inserted_count + result.matched_count
 
 
-class DocumentWriter:
-    """Writes a `DocumentProjection`: events grouped by document, folded, guarded."""
+class _CollectionWriter(Generic[ProjectionT]):
+    """What every writer does alike: know its projection, create the indexes it declares.
 
-    def __init__(self, projection: DocumentProjection, database: AsyncDatabase[Document]) -> None:
+    Those are the indexes a writer relies on for correctness, such as the unique key
+    that guards a `LineProjection`.
+    """
+
+    def __init__(self, projection: ProjectionT, database: AsyncDatabase[Document]) -> None:
         self._projection = projection
         self._collection = database[projection.collection]
-        self._documents = GuardedDocuments(
-            projection.name, self._collection, projection.apply, projection.guard
-        )
 
     @property
     def projection(self) -> Projection:
@@ -240,13 +244,31 @@ class DocumentWriter:
         """Create the indexes the projection declares."""
         await create_indexes(self._collection, self._projection.indexes)
 
+
+class _GuardedWriter(_CollectionWriter[GuardedT], ABC):
+    """A writer of documents: events grouped by document, folded, written guarded."""
+
+    def __init__(self, projection: GuardedT, database: AsyncDatabase[Document]) -> None:
+        super().__init__(projection, database)
+        self._documents = GuardedDocuments(
+            projection.name, self._collection, projection.apply, projection.guard
+        )
+
+    @abstractmethod
     async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
         """The document of each event (None: not this projection's)."""
-        return [self._projection.document_id(event) for event in events]
 
     async def apply(self, events: Sequence[EventEnvelope]) -> int:
         """Apply events (in log order per document); return how many documents changed."""
         return await self._documents.write(by_document(events, await self.document_ids(events)))
+
+
+class DocumentWriter(_GuardedWriter[DocumentProjection]):
+    """Writes a `DocumentProjection`: events grouped by document, folded, guarded."""
+
+    async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
+        """The document of each event (None: not this projection's)."""
+        return [self._projection.document_id(event) for event in events]
 
 
 def by_document(
@@ -260,21 +282,8 @@ def by_document(
     return grouped
 
 
-class LineWriter:
+class LineWriter(_CollectionWriter[LineProjection]):
     """Writes a `LineProjection`: inserts only; a duplicate key is a line already written."""
-
-    def __init__(self, projection: LineProjection, database: AsyncDatabase[Document]) -> None:
-        self._projection = projection
-        self._collection = database[projection.collection]
-
-    @property
-    def projection(self) -> Projection:
-        """The projection this writer writes."""
-        return self._projection
-
-    async def prepare(self) -> None:
-        """Create the indexes the projection declares (the unique key that guards it)."""
-        await create_indexes(self._collection, self._projection.indexes)
 
     async def apply(self, events: Sequence[EventEnvelope]) -> int:
         """Insert the lines of the events; return how many were new."""
@@ -285,27 +294,14 @@ class LineWriter:
         return await _bulk_write(self._collection, [InsertOne(line) for line in lines.values()])
 
 
-class LookupWriter:
+class LookupWriter(_GuardedWriter[LookupProjection]):
     """Writes a `LookupProjection`: learns the mapping first, then writes guarded documents."""
 
     def __init__(self, projection: LookupProjection, database: AsyncDatabase[Document]) -> None:
-        self._projection = projection
-        self._collection = database[projection.collection]
+        super().__init__(projection, database)
         self._lookup = database[projection.lookup_collection]
-        self._documents = GuardedDocuments(
-            projection.name, self._collection, projection.apply, projection.guard
-        )
         # The mapping never changes once learned, so what this process has seen stays true.
         self._known: dict[str, str] = {}
-
-    @property
-    def projection(self) -> Projection:
-        """The projection this writer writes."""
-        return self._projection
-
-    async def prepare(self) -> None:
-        """Create the indexes the projection declares."""
-        await create_indexes(self._collection, self._projection.indexes)
 
     async def document_ids(self, events: Sequence[EventEnvelope]) -> list[str | None]:
         """Learn from the events, then map each to its document through its key."""
@@ -317,10 +313,6 @@ class LookupWriter:
         if missing is not None:
             raise UnknownLookupKeyError(self._projection.name, missing)
         return [known[key] if key is not None else None for key in keys]
-
-    async def apply(self, events: Sequence[EventEnvelope]) -> int:
-        """Fold each event into the document its key maps to."""
-        return await self._documents.write(by_document(events, await self.document_ids(events)))
 
     async def _remember(self, learned: Mapping[str, str]) -> None:
         new = {key: value for key, value in learned.items() if key not in self._known}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from collections.abc import Sequence
 
+from starlette.requests import Request
+from starlette.types import Scope
+
+from infra.http.middleware import Header, ResponseHeadersMiddleware
 from query_api.consistency.tokens import CONSISTENCY_HEADER, Freshness
 
 _STATE_KEY = "consistency"
@@ -15,24 +18,12 @@ def record_freshness(request: Request, freshness: Freshness) -> None:
     request.state.consistency = freshness
 
 
-class ConsistencyHeaderMiddleware:
+class ConsistencyHeaderMiddleware(ResponseHeadersMiddleware):
     """Adds `X-Consistency: fresh|stale` when the request recorded a verdict."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-
-        async def send_with_header(message: Message) -> None:
-            freshness = scope.get("state", {}).get(_STATE_KEY)
-            if message["type"] == "http.response.start" and freshness is not None:
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (CONSISTENCY_HEADER.lower().encode(), str(freshness).encode()),
-                ]
-            await send(message)
-
-        await self._app(scope, receive, send_with_header)
+    def extra_headers(self, scope: Scope, headers: Sequence[Header]) -> list[Header]:
+        """The verdict, when there is one."""
+        freshness = scope.get("state", {}).get(_STATE_KEY)
+        if freshness is None:
+            return []
+        return [(CONSISTENCY_HEADER.lower().encode(), str(freshness).encode())]
