@@ -75,6 +75,14 @@ def start_process(
     return process
 
 
+def record_this_process(pid_path: Path) -> None:
+    """Record the calling process in `pid_path`, as `start_process` records its children."""
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")
+    command = [part.decode(errors="replace") for part in argv if part]
+    _write_record(pid_path, ProcessRecord(os.getpid(), _start_ticks(os.getpid()) or -1, command))
+
+
 def is_running(pid_path: Path) -> bool:
     """Whether the process recorded in `pid_path` is alive and is the one we started."""
     record = read_record(pid_path)

@@ -1,0 +1,225 @@
+"""`ledger up` as a supervisor: restart what dies, restart a server that stops answering.
+
+What people already run locally does this (compose's `restart: unless-stopped`, systemd's
+`Restart=on-failure`); we cannot use either here (no Docker engine, no systemd in a
+sandbox or CI), so this small loop does the same for our five servers and six processes:
+
+- a process whose pid is gone is started again, after a backoff that doubles from 1 s to
+  30 s and resets once it has stayed up for a minute;
+- a server is probed with a real client every few seconds (each probe has its own
+  timeout); after three failed probes in a row, or when its pid is gone, it is stopped
+  (SIGKILL after its stop timeout: a wedged server ignores SIGTERM) and started again;
+- every restart is logged and counted; the state is written to a JSON file that
+  `ledger status` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from threading import Event
+from typing import Literal
+
+from infra.settings import Settings
+from infra.stack.component import Component
+from infra.stack.errors import StackError
+from infra.stack.lifecycle import stack_components
+from infra.stack.processes import is_running, read_record, stop_process
+from infra.stack.runner import Service, service_paths, services, start_service
+
+log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_SECONDS = 5.0
+PROBE_DEADLINE_SECONDS = 10.0
+FAILED_PROBES_BEFORE_RESTART = 3
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 60.0
+WEDGED_STOP_SECONDS = 5.0
+
+Kind = Literal["server", "process"]
+
+
+@dataclass
+class UnitState:
+    """What `ledger status` shows of one supervised server or process."""
+
+    name: str
+    kind: Kind
+    pid: int | None = None
+    started_at: float | None = None
+    restarts: int = 0
+    state: str = "starting"
+    last_restart_reason: str | None = None
+
+
+@dataclass
+class _Restarts:
+    """When a unit may be started again, and how long to wait after that."""
+
+    backoff: float = FIRST_BACKOFF_SECONDS
+    not_before: float = 0.0
+    failed_probes: int = 0
+
+
+@dataclass
+class SupervisorState:
+    """The supervisor's own pid and every unit, as written to the state file."""
+
+    pid: int
+    started_at: float
+    units: list[UnitState] = field(default_factory=list)
+
+
+def state_path(settings: Settings) -> Path:
+    """Where the running supervisor writes its state."""
+    return settings.stack.dir / "run" / "supervisor.json"
+
+
+def read_state(settings: Settings) -> SupervisorState | None:
+    """The state the supervisor last wrote, or None when there is none to read."""
+    try:
+        raw = json.loads(state_path(settings).read_text())
+        units = [UnitState(**unit) for unit in raw["units"]]
+        return SupervisorState(int(raw["pid"]), float(raw["started_at"]), units)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class Supervisor:
+    """Keeps the stack's servers and Ledger's processes running until told to stop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._servers = [c for c in stack_components(settings) if not c.is_external()]
+        self._services = services(settings)
+        self._units = {
+            **{c.name: UnitState(c.name, "server") for c in self._servers},
+            **{s.name: UnitState(s.name, "process") for s in self._services},
+        }
+        self._restarts = {name: _Restarts() for name in self._units}
+        self._started_at = time.time()
+        self._probes = ThreadPoolExecutor(len(self._servers) or 1, "probe")
+        self._next_probe = 0.0
+
+    def mark_started(self) -> None:
+        """Record every unit as up (called once the stack and processes have started)."""
+        for server in self._servers:
+            self._mark_up(server.name, server.pid_path)
+        for service in self._services:
+            self._mark_up(service.name, service_paths(self._settings, service)[1])
+        self.write_state()
+
+    def watch(self, stop: Event) -> None:
+        """Check every unit about once a second until `stop` is set."""
+        try:
+            while not stop.is_set():
+                self.check_once(time.monotonic())
+                stop.wait(1.0)
+        finally:
+            self._probes.shutdown(wait=False, cancel_futures=True)
+
+    def check_once(self, now: float) -> None:
+        """One round: restart dead processes; probe servers when it is time."""
+        for service in self._services:
+            pid_path = service_paths(self._settings, service)[1]
+            if read_record(pid_path) is None or not _alive(pid_path):
+                self._restart_process(service, now)
+        if now >= self._next_probe:
+            self._next_probe = now + PROBE_INTERVAL_SECONDS
+            self._probe_servers(now)
+        self._forgive_stable(now)
+        self.write_state()
+
+    def write_state(self) -> None:
+        """Write the state file atomically, so a reader never sees half of it."""
+        path = state_path(self._settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = SupervisorState(os.getpid(), self._started_at, list(self._units.values()))
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(state)))
+        temporary.replace(path)
+
+    def _restart_process(self, service: Service, now: float) -> None:
+        unit, restarts = self._units[service.name], self._restarts[service.name]
+        if unit.state == "up":
+            log.warning("%s exited; restarting in %.0f s", service.name, restarts.backoff)
+            unit.state, unit.pid = "restarting", None
+            restarts.not_before = now + restarts.backoff
+        if now < restarts.not_before:
+            return
+        restarts.backoff = min(restarts.backoff * 2, MAX_BACKOFF_SECONDS)
+        try:
+            start_service(self._settings, service)
+        except (StackError, OSError) as error:
+            log.error("could not restart %s: %s", service.name, error)
+            restarts.not_before = now + restarts.backoff
+            return
+        self._count_restart(service.name, "exited")
+        self._mark_up(service.name, service_paths(self._settings, service)[1])
+
+    def _probe_servers(self, now: float) -> None:
+        futures = {s.name: self._probes.submit(_answers, s) for s in self._servers}
+        for server in self._servers:
+            try:
+                healthy = futures[server.name].result(timeout=PROBE_DEADLINE_SECONDS)
+            except FutureTimeoutError:
+                healthy = False
+            restarts = self._restarts[server.name]
+            restarts.failed_probes = 0 if healthy else restarts.failed_probes + 1
+            due = now >= restarts.not_before
+            if restarts.failed_probes >= FAILED_PROBES_BEFORE_RESTART and due:
+                self._restart_server(server, now)
+
+    def _restart_server(self, server: Component, now: float) -> None:
+        unit, restarts = self._units[server.name], self._restarts[server.name]
+        log.warning("%s stopped answering; restarting it", server.name)
+        unit.state, unit.pid = "restarting", None
+        self.write_state()
+        restarts.not_before = now + restarts.backoff
+        restarts.backoff = min(restarts.backoff * 2, MAX_BACKOFF_SECONDS)
+        try:
+            # A wedged server may ignore SIGTERM: give it a few seconds, then SIGKILL.
+            stop_process(server.pid_path, WEDGED_STOP_SECONDS, stop_signal=server.stop_signal)
+            server.up()
+        except (StackError, OSError) as error:
+            log.error("could not restart %s: %s", server.name, error)
+            return
+        restarts.failed_probes = 0
+        self._count_restart(server.name, "stopped answering")
+        self._mark_up(server.name, server.pid_path)
+
+    def _count_restart(self, name: str, reason: str) -> None:
+        unit = self._units[name]
+        unit.restarts += 1
+        unit.last_restart_reason = reason
+        log.warning("restarted %s (%s); %d restart(s) so far", name, reason, unit.restarts)
+
+    def _mark_up(self, name: str, pid_path: Path) -> None:
+        record = read_record(pid_path)
+        unit = self._units[name]
+        unit.pid = record.pid if record else None
+        unit.started_at = time.time()
+        unit.state = "up"
+
+    def _forgive_stable(self, now: float) -> None:
+        """A unit that stayed up a minute starts again from the shortest backoff."""
+        for name, unit in self._units.items():
+            stable = unit.started_at is not None and time.time() - unit.started_at
+            if unit.state == "up" and stable and stable >= STABLE_AFTER_SECONDS:
+                self._restarts[name].backoff = FIRST_BACKOFF_SECONDS
+
+
+def _answers(server: Component) -> bool:
+    """A server answers a real client, and its recorded process is alive."""
+    return _alive(server.pid_path) and server.health()
+
+
+def _alive(pid_path: Path) -> bool:
+    return is_running(pid_path)
