@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
 
+from infra.eventstore.history import EventHistory, LogListener
 from infra.eventstore.reader import EventStoreReader
 from infra.security.auth import Principal, Scope, require_scope
 from infra.settings import QueryApiSettings
@@ -22,34 +23,50 @@ from query_api.consistency.tokens import (
 )
 from query_api.consistency.watcher import ConsistencyWatcher
 from query_api.errors import PageSizeError
+from query_api.services import ReadServices
 from query_api.views.pages import PageRequest
 from query_api.views.served import ReadStore, ServedProjection
 
 INT64_MAX = 2**63 - 1
 
 
-def read_models(request: Request) -> ReadStore:
-    """The read models opened by the app's lifespan, at their live builds."""
-    store: ReadStore = request.app.state.read_store
-    return store
+def read_services(request: Request) -> ReadServices:
+    """The read side's services, as the app's lifespan opened them (its state's one entry)."""
+    services: ReadServices = request.state.read_services
+    return services
 
 
-def event_store(request: Request) -> EventStoreReader:
-    """The read-only event-store reader opened by the app's lifespan."""
-    reader: EventStoreReader = request.app.state.event_store
-    return reader
+Services = Annotated[ReadServices, Depends(read_services)]
 
 
-def watcher(request: Request) -> ConsistencyWatcher:
+def read_models(services: Services) -> ReadStore:
+    """The read models, at their live builds."""
+    return services.read_store
+
+
+def event_store(services: Services) -> EventStoreReader:
+    """The read-only event-store reader."""
+    return services.event_store
+
+
+def watcher(services: Services) -> ConsistencyWatcher:
     """The process's consistency watcher."""
-    shared: ConsistencyWatcher = request.app.state.watcher
-    return shared
+    return services.watcher
 
 
-def query_settings(request: Request) -> QueryApiSettings:
+def query_settings(services: Services) -> QueryApiSettings:
     """The query API's settings."""
-    settings: QueryApiSettings = request.app.state.query_settings
-    return settings
+    return services.settings
+
+
+def event_history(services: Services) -> EventHistory:
+    """The event-history reader (pages and streams of the log)."""
+    return services.history
+
+
+def log_listener(services: Services) -> LogListener:
+    """The process's one LISTEN connection, waking followers of the log."""
+    return services.log_listener
 
 
 def page_request(
@@ -131,15 +148,19 @@ class ReadConsistency:
 
 
 def read_consistency(
-    request: Request, token: Annotated[ConsistencyToken | None, Depends(consistency_token)]
+    request: Request,
+    services: Services,
+    token: Annotated[ConsistencyToken | None, Depends(consistency_token)],
 ) -> ReadConsistency:
     """The request's consistency token, ready to wait on."""
-    return ReadConsistency(request, request.app.state.consistency, token)
+    return ReadConsistency(request, services.consistency, token)
 
 
 ReadModels = Annotated[ReadStore, Depends(read_models)]
 EventStore = Annotated[EventStoreReader, Depends(event_store)]
 Watcher = Annotated[ConsistencyWatcher, Depends(watcher)]
+History = Annotated[EventHistory, Depends(event_history)]
+Listener = Annotated[LogListener, Depends(log_listener)]
 Page = Annotated[PageRequest, Depends(page_request)]
 Consistent = Annotated[ReadConsistency, Depends(read_consistency)]
 

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 
 from infra.eventstore.reader import EventStoreUnavailableError
 from infra.problems import ProblemExample, problem_response, problem_responses
-from projectors.engine.groups import GroupStillActiveError
-from projectors.operations.operations import (
-    NotRetryableError,
-    OperationInProgressError,
-    UnknownProjectionError,
-)
 from query_api import errors
 from query_api.consistency.tokens import CONSISTENCY_HEADER
 
@@ -91,47 +85,13 @@ PROBLEMS: dict[type[Exception], ProblemMapping] = {
     ),
 }
 
-# Operator commands (`/v1/admin/projections…`): the errors of `projectors.operations.operations`.
-ADMIN_PROBLEMS: dict[type[Exception], ProblemMapping] = {
-    UnknownProjectionError: ProblemMapping(
-        404,
-        "projection-not-found",
-        "Projection not found",
-        "no projection named 'acounts' (known: account_statements, accounts, daily_volume, "
-        "owner_portfolios, transfers)",
-    ),
-    OperationInProgressError: ProblemMapping(
-        409,
-        "operation-in-progress",
-        "Operation in progress",
-        "another operator command (a rebuild, a reset…) is running on accounts",
-    ),
-    GroupStillActiveError: ProblemMapping(
-        409,
-        "workers-still-consuming",
-        "Workers still consuming",
-        "1 consumer(s) still in group 'projector.accounts_v1' after 8 s",
-    ),
-    NotRetryableError: ProblemMapping(
-        422,
-        "dead-letter-not-retryable",
-        "Dead letter not retryable",
-        "not Ledger events, so nothing to apply: *:ledger.events:0:42 (discard them)",
-    ),
-    KafkaConnectionError: ProblemMapping(
-        503,
-        "message-broker-unavailable",
-        "Message broker unavailable",
-        "Kafka did not answer; try again shortly.",
-        detail="Kafka did not answer; try again shortly.",
-    ),
-}
 
-CATALOGUE = tuple(ProblemExample(m.status, m.slug, m.title, m.example) for m in PROBLEMS.values())
-ADMIN_CATALOGUE = tuple(
-    ProblemExample(m.status, m.slug, m.title, m.example)
-    for m in (*ADMIN_PROBLEMS.values(), PROBLEMS[ConnectionFailure])
-)
+def examples(mappings: Iterable[ProblemMapping]) -> tuple[ProblemExample, ...]:
+    """The OpenAPI examples of these problems."""
+    return tuple(ProblemExample(m.status, m.slug, m.title, m.example) for m in mappings)
+
+
+CATALOGUE = examples(PROBLEMS.values())
 
 
 CONSISTENCY_HEADER_DOC = {
@@ -151,14 +111,14 @@ def query_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {200: {"headers": CONSISTENCY_HEADER_DOC}, **responses}
 
 
-def admin_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses of an operator route: every problem it can answer, with examples."""
-    return problem_responses(*statuses, 503, 500, catalogue=ADMIN_CATALOGUE)
-
-
 def install_query_problems(app: FastAPI) -> None:
-    """Render every error in the tables as its problem."""
-    for error_type, mapping in {**PROBLEMS, **ADMIN_PROBLEMS}.items():
+    """Render every query error as its problem."""
+    install_problems(app, PROBLEMS)
+
+
+def install_problems(app: FastAPI, table: dict[type[Exception], ProblemMapping]) -> None:
+    """Render every error of `table` as its problem."""
+    for error_type, mapping in table.items():
         app.add_exception_handler(error_type, _handler(mapping))
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from prometheus_client import Gauge
 
@@ -20,7 +20,7 @@ from domain.envelope import EventEnvelope
 from infra.eventstore.history import EventFilter, EventHistory, LogListener, UnknownEventTypeError
 from infra.security.auth import Principal, Scope, require_scope
 from projectors.projections import accounts as account_projection
-from query_api.deps import visible_to
+from query_api.deps import History, Listener, visible_to
 from query_api.errors import HistoryNotFoundError, InvalidRangeError, UnknownEventTypeFilterError
 from query_api.parameters import Timestamp
 from query_api.problems import query_responses
@@ -46,12 +46,6 @@ FromFilter = Annotated[
     Timestamp | None, Query(alias="from", description="Recorded at or after (RFC 3339)")
 ]
 ToFilter = Annotated[Timestamp | None, Query(alias="to", description="Recorded before (RFC 3339)")]
-
-
-def history_of(request: Request) -> EventHistory:
-    """The app's event-history reader."""
-    history: EventHistory = request.app.state.history
-    return history
 
 
 def event_filter(
@@ -85,8 +79,8 @@ def event_out(event: EventEnvelope) -> EventOut:
     summary="Read a page of the global log",
 )
 async def events_page(
-    request: Request,
     principal: LogReader,
+    history: History,
     after: AfterFilter = 0,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
     types: TypeFilter = None,
@@ -97,7 +91,7 @@ async def events_page(
     """Events after a position, in log order, filtered by type, aggregate and recorded time."""
     wanted = event_filter(after, types, aggregate_id, start, end)
     try:
-        page = await history_of(request).page(wanted, limit)
+        page = await history.page(wanted, limit)
     except UnknownEventTypeError as error:
         raise UnknownEventTypeFilterError(str(error)) from None
     return EventPage(events=[event_out(e) for e in page.events], next_after=page.next_after)
@@ -113,8 +107,9 @@ async def events_page(
     summary="Stream the global log as NDJSON (optionally following it live)",
 )
 async def events_stream(
-    request: Request,
     principal: LogReader,
+    history: History,
+    listener: Listener,
     after: AfterFilter = 0,
     types: TypeFilter = None,
     aggregate_id: AggregateFilter = None,
@@ -129,10 +124,10 @@ async def events_stream(
     keeps idle connections alive. Ends when the client goes away."""
     wanted = event_filter(after, types, aggregate_id, start, end)
     if wanted.types:
-        unknown = wanted.types - set(history_of(request).event_types)
+        unknown = wanted.types - set(history.event_types)
         if unknown:
             raise UnknownEventTypeFilterError(str(UnknownEventTypeError(sorted(unknown))))
-    lines = _lines(history_of(request), request.app.state.log_listener, wanted, follow)
+    lines = _lines(history, listener, wanted, follow)
     # X-Accel-Buffering: the gateway must pass lines on as they come, not buffer them.
     return StreamingResponse(
         lines, media_type="application/x-ndjson", headers={"X-Accel-Buffering": "no"}
@@ -164,12 +159,12 @@ async def _lines(
 
 
 async def _account_events(
-    request: Request, principal: Principal, account_id: UUID, wanted: EventFilter
+    history: EventHistory, principal: Principal, account_id: UUID, wanted: EventFilter
 ) -> list[EventEnvelope]:
-    events = [e async for e in history_of(request).stream(wanted)]
+    events = [e async for e in history.stream(wanted)]
     opened = events[0] if events and events[0].event_type == "AccountOpened" else None
     if opened is None:
-        first = await history_of(request).page(EventFilter(aggregate_id=account_id), 1)
+        first = await history.page(EventFilter(aggregate_id=account_id), 1)
         opened = first.events[0] if first.events else None
     if opened is None or opened.event_type != "AccountOpened":
         raise HistoryNotFoundError(account_id)
@@ -185,11 +180,11 @@ async def _account_events(
     summary="Read one account's events",
 )
 async def account_history(
-    account_id: UUID, request: Request, principal: HistoryReader
+    account_id: UUID, principal: HistoryReader, history: History
 ) -> AccountHistory:
     """Every event of the account, in version order, from the event store."""
     events = await _account_events(
-        request, principal, account_id, EventFilter(aggregate_id=account_id)
+        history, principal, account_id, EventFilter(aggregate_id=account_id)
     )
     return AccountHistory(account_id=account_id, events=[event_out(e) for e in events])
 
@@ -202,8 +197,8 @@ async def account_history(
 )
 async def account_as_of(
     account_id: UUID,
-    request: Request,
     principal: HistoryReader,
+    history: History,
     version: Annotated[
         int | None, Query(ge=1, description="State right after this version")
     ] = None,
@@ -216,7 +211,7 @@ async def account_as_of(
         aggregate_id=account_id,
         recorded_to=at + timedelta(microseconds=1) if at is not None else None,
     )
-    events = await _account_events(request, principal, account_id, wanted)
+    events = await _account_events(history, principal, account_id, wanted)
     if version is not None:
         events = [e for e in events if e.aggregate_version <= version]
     state: dict[str, Any] | None = None

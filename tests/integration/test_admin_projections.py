@@ -7,7 +7,9 @@ the operator lock is a real PostgreSQL advisory lock held by the test where it m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,10 +25,12 @@ from infra.settings import Settings
 from projectors.engine.dead_letters import DeadLetters, RawRecord
 from projectors.engine.routing import routing_topic
 from projectors.engine.writers import writer_for
+from projectors.operations import rebuild as rebuild_engine
 from projectors.operations.catalog import ProjectionCatalog
 from projectors.operations.operations import ProjectionOperations
 from projectors.projections.projection import ProjectionGapError
 from projectors.projections.registry import PROJECTIONS
+from query_api.admin.worker import THREAD_NAME
 from query_api.app import create_app
 from tests.auth_fixtures import (
     bearer,
@@ -233,7 +237,9 @@ async def test_a_rebuild_cut_short_by_shutdown_resumes_when_started_again(
         async with asyncio.timeout(30):
             while (await client.get(f"{ADMIN}/accounts")).json()["rebuild"] is None:
                 await asyncio.sleep(0.05)
-    # The API stopped mid-rebuild: its checkpoint stays, nothing holds the workers or the lock.
+    # The API stopped mid-rebuild: its worker is gone, its checkpoint stays, and nothing
+    # holds the workers or the lock.
+    assert THREAD_NAME not in [thread.name for thread in threading.enumerate()]
     entry = await ProjectionCatalog(mongo_database).get("accounts")
     assert entry is not None and entry.rebuild is not None and entry.hold is None
     async with operations.exclusive("accounts"):
@@ -245,6 +251,41 @@ async def test_a_rebuild_cut_short_by_shutdown_resumes_when_started_again(
 
     assert report["rebuild_task"]["status"] == "succeeded"
     assert report["collection"] == entry.rebuild.build.collection == "accounts_v1_g2"
+
+
+@pytest.fixture
+def engine_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The rebuild engine's INFO records, whichever thread logs them."""
+    logger = logging.getLogger(rebuild_engine.__name__)
+    # import-linter (tests/unit/test_architecture.py) configures logging with `dictConfig`,
+    # which disables every logger that exists by then, this one included.
+    disabled, logger.disabled = logger.disabled, False
+    caplog.set_level(logging.INFO, logger=logger.name)
+    yield caplog
+    logger.disabled = disabled
+
+
+async def test_a_rebuild_runs_on_the_worker_thread_not_on_the_one_serving_requests(
+    topics: Settings, engine_log: pytest.LogCaptureFixture
+) -> None:
+    synthetic_log.load(topics, events=300, accounts=3)
+    async with query_client(topics) as client:
+        # httpx's ASGI transport runs the app on this thread's event loop.
+        serving = threading.current_thread()
+        assert (await client.post(f"{ADMIN}/accounts/rebuild")).status_code == 202
+        report = await wait_for_rebuild(client, f"{ADMIN}/accounts")
+        worker_alive = [thread.name for thread in threading.enumerate()]
+
+    assert report["rebuild_task"]["status"] == "succeeded"
+    # The engine's own record of the switch says which thread folded and switched.
+    [switched] = [
+        record
+        for record in engine_log.records
+        if record.name == rebuild_engine.__name__ and "is live" in record.getMessage()
+    ]
+    assert switched.threadName == THREAD_NAME and switched.thread != serving.ident
+    assert THREAD_NAME in worker_alive
+    assert THREAD_NAME not in [thread.name for thread in threading.enumerate()]  # joined
 
 
 async def wait_for_rebuild(client: httpx.AsyncClient, location: str) -> dict[str, Any]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from infra.security.auth import Scope, require_scope
 from projectors.engine.dead_letters import EVERY_PROJECTION
 from projectors.operations.operations import NotRetryableError, ProjectionOperations
-from query_api.problems import admin_responses
-from query_api.rebuild_tasks import Rebuilds
-from query_api.schemas.admin import (
+from query_api.admin.problems import admin_responses
+from query_api.admin.rebuilds import Rebuilds
+from query_api.admin.schemas import (
     DeadLetterList,
     DeadLetterOut,
     DiscardOut,
@@ -31,6 +31,7 @@ from query_api.schemas.admin import (
     ResetOut,
     RetryOut,
 )
+from query_api.admin.services import BackgroundRebuilds, Operations
 
 router = APIRouter(
     prefix="/v1/admin/projections",
@@ -43,20 +44,6 @@ STAND_DOWN_WAIT_SECONDS = 8.0
 MAX_LETTERS = 1_000
 
 
-def projection_operations(request: Request) -> ProjectionOperations:
-    """The operator commands opened by the app's lifespan."""
-    operations: ProjectionOperations = request.app.state.projection_operations
-    return operations
-
-
-def background_rebuilds(request: Request) -> Rebuilds:
-    """This process's background rebuilds."""
-    rebuilds: Rebuilds = request.app.state.rebuilds
-    return rebuilds
-
-
-Operations = Annotated[ProjectionOperations, Depends(projection_operations)]
-BackgroundRebuilds = Annotated[Rebuilds, Depends(background_rebuilds)]
 Name = Annotated[str, Path(description="The projection's name", examples=["accounts"])]
 LetterOwner = Annotated[
     str,

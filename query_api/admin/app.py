@@ -1,0 +1,18 @@
+"""How the query API's process serves the operator endpoints."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from query_api.admin.problems import install_admin_problems
+from query_api.admin.routes import router
+
+
+def include_admin(app: FastAPI) -> None:
+    """Serve the operator routes and their problems; their services come from the lifespan.
+
+    The app's lifespan opens them with `query_api.admin.services.open_admin_services`
+    and yields them as `admin_services`.
+    """
+    install_admin_problems(app)
+    app.include_router(router)

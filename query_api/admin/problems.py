@@ -1,0 +1,67 @@
+"""The operator endpoints' errors (`projectors.operations`): status, problem type, example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.errors import KafkaConnectionError
+from fastapi import FastAPI
+from pymongo.errors import ConnectionFailure
+
+from infra.problems import problem_responses
+from projectors.engine.groups import GroupStillActiveError
+from projectors.operations.operations import (
+    NotRetryableError,
+    OperationInProgressError,
+    UnknownProjectionError,
+)
+from query_api.problems import PROBLEMS, ProblemMapping, examples, install_problems
+
+ADMIN_PROBLEMS: dict[type[Exception], ProblemMapping] = {
+    UnknownProjectionError: ProblemMapping(
+        404,
+        "projection-not-found",
+        "Projection not found",
+        "no projection named 'acounts' (known: account_statements, accounts, daily_volume, "
+        "owner_portfolios, transfers)",
+    ),
+    OperationInProgressError: ProblemMapping(
+        409,
+        "operation-in-progress",
+        "Operation in progress",
+        "another operator command (a rebuild, a reset…) is running on accounts",
+    ),
+    GroupStillActiveError: ProblemMapping(
+        409,
+        "workers-still-consuming",
+        "Workers still consuming",
+        "1 consumer(s) still in group 'projector.accounts_v1' after 8 s",
+    ),
+    NotRetryableError: ProblemMapping(
+        422,
+        "dead-letter-not-retryable",
+        "Dead letter not retryable",
+        "not Ledger events, so nothing to apply: *:ledger.events:0:42 (discard them)",
+    ),
+    KafkaConnectionError: ProblemMapping(
+        503,
+        "message-broker-unavailable",
+        "Message broker unavailable",
+        "Kafka did not answer; try again shortly.",
+        detail="Kafka did not answer; try again shortly.",
+    ),
+}
+
+# The read store's outage is the query API's own problem (`query_api.problems`), answered
+# by the operator routes too.
+ADMIN_CATALOGUE = examples((*ADMIN_PROBLEMS.values(), PROBLEMS[ConnectionFailure]))
+
+
+def admin_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of an operator route: every problem it can answer, with examples."""
+    return problem_responses(*statuses, 503, 500, catalogue=ADMIN_CATALOGUE)
+
+
+def install_admin_problems(app: FastAPI) -> None:
+    """Render every operator error as its problem (handlers are the whole app's)."""
+    install_problems(app, ADMIN_PROBLEMS)
