@@ -270,8 +270,9 @@ def issuer_process(settings: Settings, *, log_path: Path | None = None) -> Itera
 
 
 def _wait_until_up(
-    url: str, process: subprocess.Popen[bytes], deadline_seconds: float = 20.0
+    url: str, process: subprocess.Popen[bytes], deadline_seconds: float = 60.0
 ) -> None:
+    # Generous: on a busy machine the interpreter alone has taken 20 s to import the app.
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:

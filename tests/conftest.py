@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -56,8 +57,7 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     suffix = uuid4().hex[:12]
     base_url = stack.postgres.url.get_secret_value()
     database = f"ledger_test_{suffix}"
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    create_database(base_url, database)
     settings = Settings(
         postgres=PostgresSettings(url=_with_database(base_url, database), pool_size=8),
         kafka=KafkaSettings(
@@ -72,13 +72,50 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     )
     from infra.eventstore.library import prepare_event_store
 
-    prepare_event_store(settings)
-    yield settings
+    try:
+        prepare_event_store(settings)
+        yield settings
+    finally:
+        drop_database(base_url, database)
+        asyncio.run(_drop_read_models(settings))
+
+
+def create_database(base_url: str, database: str) -> None:
+    """A new, empty database owned by the stack's role."""
     with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-        )
-    asyncio.run(_drop_read_models(settings))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def drop_database(base_url: str, database: str, *, timeout_seconds: float = 30.0) -> None:
+    """Drop a test's database, whoever is still on it.
+
+    Not `DROP DATABASE … WITH (FORCE)`: that terminates every other session first, and a
+    role that is not a superuser may not terminate an autovacuum worker (a process with no
+    role), so it fails with `InsufficientPrivilege: must be a member of the role whose
+    process is being terminated` whenever autovacuum happens to be visiting the database.
+    Instead: refuse new connections, end this role's own sessions (leaked pools, the
+    issuer's, a test's), and let a plain `DROP DATABASE` stop autovacuum, as it always does.
+    """
+    name = sql.Identifier(database)
+    deadline = time.monotonic() + timeout_seconds
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        try:
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(name))
+        except psycopg.errors.InvalidCatalogName:
+            return  # already gone
+        while True:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
+                (database,),
+            )
+            try:
+                # Waits up to 5 s for the sessions just ended, and stops autovacuum workers.
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+                return
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
 
 
 async def _drop_read_models(settings: Settings) -> None:

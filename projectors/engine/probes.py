@@ -1,15 +1,22 @@
-"""The projector's `/health`, `/ready` and `/metrics`, served next to its consumer loop."""
+"""The projector's `/health`, `/ready` and `/metrics`, served next to its consumer loop.
+
+`/health` stays 200 while the process lives (restarting it would not bring the read store
+back), and says whether the read store answers: `read_store` is `ok` or `unavailable: …`,
+as on the query API, from a ping bounded by `READ_STORE_TIMEOUT_SECONDS` and remembered
+for `READ_STORE_CACHE_SECONDS` so that probes stay cheap. `/ready` answers 503 then.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from infra.runtime.probes import probes_app
 from projectors.engine.dead_letters import DeadLetters
@@ -17,10 +24,95 @@ from projectors.engine.metrics import ProjectorStatus
 from projectors.projections.projection import Document
 
 PROBE_TIMEOUT_SECONDS = 3.0
+READ_STORE_TIMEOUT_SECONDS = 1.0
+READ_STORE_CACHE_SECONDS = 2.0
+READ_STORE_OK = "ok"
 
 
 class NotReadyError(RuntimeError):
     """The worker is not consuming (yet), so it is not ready."""
+
+
+class ReadStorePing:
+    """Whether the read store answers a `ping`: bounded, one at a time, remembered briefly."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        *,
+        timeout_seconds: float = READ_STORE_TIMEOUT_SECONDS,
+        cache_seconds: float = READ_STORE_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._database = database
+        self._timeout = timeout_seconds
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._last: tuple[float, str] | None = None
+        self._pinging: asyncio.Task[str] | None = None
+
+    async def status(self) -> str:
+        """`ok`, or `unavailable: <why>`; at most `timeout_seconds` old news or late."""
+        last = self._last
+        if last is not None and self._clock() - last[0] < self._cache_seconds:
+            return last[1]
+        pinging = self._pinging
+        if (
+            pinging is None
+            or pinging.done()
+            or pinging.get_loop() is not asyncio.get_running_loop()
+        ):
+            pinging = asyncio.get_running_loop().create_task(self._ping(), name="read-store-ping")
+            self._pinging = pinging
+        # Shielded: a probe whose client hangs up does not cancel the ping others await.
+        return await asyncio.shield(pinging)
+
+    async def check(self) -> None:
+        """Raise `NotReadyError` unless the read store answers."""
+        status = await self.status()
+        if status != READ_STORE_OK:
+            raise NotReadyError(f"the read store is {status}")
+
+    def did_not_answer(self, error: BaseException) -> str:
+        """Another query timed out or lost its connection: remember the store as unavailable
+        (without waiting for the next ping) and say so."""
+        status = self._unavailable(error)
+        self._last = (self._clock(), status)
+        return status
+
+    async def _ping(self) -> str:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._database.command("ping")
+        except Exception as error:  # whatever the driver raises, the store did not answer
+            status = self._unavailable(error)
+        else:
+            status = READ_STORE_OK
+        self._last = (self._clock(), status)
+        return status
+
+    def _unavailable(self, error: BaseException) -> str:
+        if isinstance(error, TimeoutError):
+            return f"unavailable: no answer within {self._timeout:g} s"
+        return f"unavailable: {type(error).__name__}"
+
+
+async def pending_dead_letters(
+    read_store: ReadStorePing, dead_letters: DeadLetters
+) -> tuple[str, dict[str, int] | None]:
+    """The read store's status, and the letters pending per projection when it answers."""
+    status = await read_store.status()
+    if status != READ_STORE_OK:
+        return status, None  # do not wait on a store that just failed to answer a ping
+    try:
+        pending = await asyncio.wait_for(
+            dead_letters.pending_by_projection(), READ_STORE_TIMEOUT_SECONDS
+        )
+    except (ConnectionFailure, TimeoutError) as error:
+        return read_store.did_not_answer(error), None  # since the last ping, it stopped
+    except PyMongoError:
+        return status, None  # the status still says how far the worker got
+    return status, pending
 
 
 class ProjectorProbes:
@@ -37,25 +129,25 @@ class ProjectorProbes:
         self._group_id = group_id
         self._status = status
         self._dead_letters = dead_letters
-        self._database = database
+        self._read_store = ReadStorePing(database)
         self._consumer = consumer
 
     async def health(self) -> dict[str, Any]:
-        """Partitions held and, per projection, position, lag, rate and letters pending."""
-        try:
-            pending: dict[str, int] | None = await asyncio.wait_for(
-                self._dead_letters.pending_by_projection(), PROBE_TIMEOUT_SECONDS
-            )
-        except (PyMongoError, TimeoutError):
-            pending = None  # the status still says how far the worker got
-        return {"group_id": self._group_id, **self._status.report(pending)}
+        """Whether the read store answers; partitions held and, per projection, position,
+        lag, rate and letters pending."""
+        read_store, pending = await pending_dead_letters(self._read_store, self._dead_letters)
+        return {
+            "group_id": self._group_id,
+            "read_store": read_store,
+            **self._status.report(pending),
+        }
 
     async def readiness(self) -> dict[str, Any]:
         """Consuming, and both Kafka and the read store answer."""
+        await self._read_store.check()
         consumer = self._consumer()
         if consumer is None:
             raise NotReadyError("the projector is not consuming yet")
-        await asyncio.wait_for(self._database.command("ping"), PROBE_TIMEOUT_SECONDS)
         await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT_SECONDS)
         return {"kafka": "ok", "mongodb": "ok"}
 

@@ -30,7 +30,7 @@ from pymongo.errors import PyMongoError
 from infra.runtime.probes import probes_app
 from infra.settings import Settings
 from projectors.engine.dead_letters import DeadLetters
-from projectors.engine.probes import PROBE_TIMEOUT_SECONDS, NotReadyError
+from projectors.engine.probes import NotReadyError, ReadStorePing, pending_dead_letters
 from projectors.engine.worker import ProjectorWorker
 from projectors.operations.catalog import Build, CatalogEntry, ProjectionCatalog
 from projectors.projections.projection import Document, Projection
@@ -210,6 +210,7 @@ class ProjectorProcess:
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._database = database
+        self._read_store = ReadStorePing(database)
         self.supervisors = {
             projection.name: ProjectionSupervisor(
                 settings, database, projection, poll_seconds=poll_seconds
@@ -224,14 +225,13 @@ class ProjectorProcess:
                 group.create_task(supervisor.run(stop))
 
     async def health(self) -> dict[str, Any]:
-        """Per projection: state, build, position, lag, rate, dead letters pending."""
-        try:
-            pending: dict[str, int] | None = await asyncio.wait_for(
-                DeadLetters(self._database).pending_by_projection(), PROBE_TIMEOUT_SECONDS
-            )
-        except (PyMongoError, TimeoutError):
-            pending = None  # the status still says how far the workers got
+        """Whether the read store answers (within about a second); per projection: state,
+        build, position, lag, rate, dead letters pending."""
+        read_store, pending = await pending_dead_letters(
+            self._read_store, DeadLetters(self._database)
+        )
         return {
+            "read_store": read_store,
             "dead_letters_pending": sum(pending.values()) if pending is not None else None,
             "projections": {
                 name: supervisor.report(pending) for name, supervisor in self.supervisors.items()
@@ -239,7 +239,8 @@ class ProjectorProcess:
         }
 
     async def readiness(self) -> dict[str, Any]:
-        """Every projection allowed to run is consuming, and the read store answers."""
+        """The read store answers, and every projection allowed to run is consuming."""
+        await self._read_store.check()
         waiting = [
             name
             for name, supervisor in self.supervisors.items()
@@ -248,7 +249,6 @@ class ProjectorProcess:
         ]
         if waiting:
             raise NotReadyError(f"not consuming yet: {', '.join(sorted(waiting))}")
-        await asyncio.wait_for(self._database.command("ping"), PROBE_TIMEOUT_SECONDS)
         return {"mongodb": "ok", "projections": {n: s.state for n, s in self.supervisors.items()}}
 
     def probes(self) -> FastAPI:

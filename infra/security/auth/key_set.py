@@ -121,11 +121,23 @@ def _algorithm_for(entry: Mapping[str, Any]) -> str | None:
 
 
 class KeySetCache:
-    """The JWKS in memory: refreshed when stale, and once more when a `kid` is unknown.
+    """The JWKS in memory, shared by every request of a process.
 
-    Refreshes are coalesced and at most one per `min_refresh_interval_seconds`, so a flood of
-    tokens with made-up `kid`s cannot hammer the issuer. A failed refresh keeps the last keys.
+    - One fetch at a time: a request that needs the keys while a fetch is in flight awaits
+      that fetch (a burst on a cold cache costs the issuer one request, not one each, and
+      no request is refused because another is fetching).
+    - The last good keys stay until a fetch succeeds: a failed, slow or timed-out refresh
+      never empties the cache. Only with no keys at all is a request refused (503).
+    - Refreshed in the background once the keys are `REFRESH_AHEAD` of `max_age_seconds`
+      old, so steady traffic never waits; a request that finds them older than that
+      awaits the refresh (so a key removed from the JWKS stops verifying on time).
+    - A token naming an unknown `kid` triggers one refresh, at most one per
+      `min_refresh_interval_seconds`, so made-up `kid`s cannot hammer the issuer; a
+      failed fetch is retried no sooner than that either.
+    - Each fetch is bounded by `fetch_timeout_seconds`.
     """
+
+    REFRESH_AHEAD = 0.8
 
     def __init__(
         self,
@@ -133,52 +145,82 @@ class KeySetCache:
         *,
         max_age_seconds: float = 300.0,
         min_refresh_interval_seconds: float = 30.0,
+        fetch_timeout_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._max_age = max_age_seconds
         self._min_interval = min_refresh_interval_seconds
+        self._fetch_timeout = fetch_timeout_seconds
         self._clock = clock
         self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
-        self._attempts = 0
-        self._lock = asyncio.Lock()
+        self._fetching: asyncio.Task[None] | None = None
 
     async def key(self, kid: str) -> VerificationKey | None:
         """The key named `kid`, or None when the issuer does not publish it."""
         if self._fetched_at is None:
-            if not self._may_refresh(min(self._min_interval, FIRST_FETCH_RETRY_SECONDS)):
-                raise KeySetUnavailableError("the issuer's JWKS could not be fetched just now")
-            await self._refresh(may_fail=False)
-        elif self._clock() - self._fetched_at >= self._max_age and self._may_refresh():
-            await self._refresh(may_fail=True)
+            await self._first_keys()
+        else:
+            age = self._clock() - self._fetched_at
+            if age >= self._max_age and self._may_refresh():
+                await self._refresh()
+            elif age >= self._max_age * self.REFRESH_AHEAD and self._may_refresh():
+                self._start_fetch()  # serve these keys; the next requests get the new ones
         key = self._keys.get(kid)
-        if key is None and self._may_refresh():
-            await self._refresh(may_fail=True)
+        if key is None and (self._in_flight() is not None or self._may_refresh()):
+            await self._refresh()
             key = self._keys.get(kid)
         return key
+
+    async def _first_keys(self) -> None:
+        """Fetch the keys, or wait for the fetch in flight; raise when there are none."""
+        retry = min(self._min_interval, FIRST_FETCH_RETRY_SECONDS)
+        if self._in_flight() is None and not self._may_refresh(retry):
+            raise KeySetUnavailableError("the issuer's JWKS could not be fetched just now")
+        await self._refresh()
+        if self._fetched_at is None:
+            raise KeySetUnavailableError("the issuer's JWKS could not be fetched")
 
     def _may_refresh(self, interval: float | None = None) -> bool:
         wait = self._min_interval if interval is None else interval
         return self._attempted_at is None or self._clock() - self._attempted_at >= wait
 
-    async def _refresh(self, *, may_fail: bool) -> None:
-        attempts_seen = self._attempts
-        async with self._lock:
-            if self._attempts != attempts_seen:
-                # Another request refreshed while this one waited; its result will do.
-                if self._fetched_at is None and not may_fail:
-                    raise KeySetUnavailableError("the issuer's JWKS could not be fetched")
-                return
-            self._attempts += 1
+    def _in_flight(self) -> asyncio.Task[None] | None:
+        """The fetch running on this event loop, if any."""
+        fetching = self._fetching
+        if fetching is None or fetching.done():
+            return None
+        if fetching.get_loop() is not asyncio.get_running_loop():
+            return None  # left behind by a loop that has ended (tests run several)
+        return fetching
+
+    def _start_fetch(self) -> asyncio.Task[None]:
+        """The fetch in flight, or a new one."""
+        fetching = self._in_flight()
+        if fetching is None:
             self._attempted_at = self._clock()
-            try:
+            fetching = asyncio.get_running_loop().create_task(self._fetch(), name="jwks-fetch")
+            self._fetching = fetching
+        return fetching
+
+    async def _refresh(self) -> None:
+        """Await a fetch (the one in flight, else a new one); its failure keeps the keys."""
+        # Shielded: a request that gives up (client gone) does not cancel the others' fetch.
+        await asyncio.shield(self._start_fetch())
+
+    async def _fetch(self) -> None:
+        try:
+            async with asyncio.timeout(self._fetch_timeout):
                 document = await self._source.fetch()
-            except KeySetUnavailableError as error:
-                if self._fetched_at is None and not may_fail:
-                    raise
-                log.warning("keeping the cached JWKS: %s", error)
-                return
-            self._keys = verification_keys(document)
-            self._fetched_at = self._clock()
+            keys = verification_keys(document)
+        except KeySetUnavailableError as error:
+            log.warning("keeping the cached JWKS: %s", error)
+        except TimeoutError:
+            log.warning("keeping the cached JWKS: no answer in %.1f s", self._fetch_timeout)
+        except Exception:
+            # Nobody may be awaiting this fetch: log it here, and keep the last good keys.
+            log.exception("keeping the cached JWKS: unexpected failure fetching it")
+        else:
+            self._keys, self._fetched_at = keys, self._clock()
