@@ -12,6 +12,7 @@ import psycopg
 from psycopg import sql
 
 from infra.eventstore.schema import EVENTS_TABLE
+from tests.conftest import drop_database
 
 DATABASE_PREFIX = "ledger_bench_"
 
@@ -35,11 +36,8 @@ def fresh_database(server_url: str, purpose: str) -> Iterator[str]:
     try:
         yield with_database(server_url, database)
     finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            # FORCE: a server we failed to stop must not keep the database alive.
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
+        # Not WITH (FORCE): it cannot end an autovacuum worker (see tests/conftest.py).
+        drop_database(server_url, database)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from infra.security.issuer.app import JWKS_PATH
 from infra.settings import Settings
+from query_api.app import create_app as create_query_app
 from tests.auth_fixtures import (
     InProcessIssuer,
     bearer,
@@ -29,6 +31,7 @@ from tests.auth_fixtures import (
     with_local_issuer,
 )
 from tests.conftest import isolated
+from tests.network import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +145,26 @@ async def test_a_cold_burst_with_the_issuer_down_is_503_after_one_fetch(base: Se
 
     assert statuses == {503: BURST}  # nothing to verify with: an outage, not a bad token
     assert to_issuer.jwks_fetches == 1
+
+
+async def test_with_the_issuer_down_a_rate_limited_api_answers_503_not_500(
+    base: Settings,
+) -> None:
+    # The rate limiter identifies the caller before any route runs; when the keys cannot
+    # be fetched it must let the route answer (503), not fail the whole request (500).
+    settings = with_local_issuer(base, **PRODUCTION_CACHE)
+    async with issuer_in_process(settings) as issuer:
+        token = await new_token(settings, issuer)
+    unreachable = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+    issuer_down = settings.model_copy(
+        update={
+            "auth": settings.auth.model_copy(update={"jwks_url": unreachable}),
+            "ratelimit": settings.ratelimit.model_copy(update={"enabled": True}),
+        }
+    )
+    app = create_query_app(issuer_down)
+    async with LifespanManager(app, startup_timeout=15) as manager, http_client(manager.app) as api:
+        response = await api.get("/v1/accounts", headers=bearer(token))
+
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("authentication-unavailable")

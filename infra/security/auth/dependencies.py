@@ -16,6 +16,7 @@ from infra.security.auth.errors import (
     AuthConfigurationError,
     AuthenticationNotInstalledError,
     InsufficientScopeError,
+    KeySetUnavailableError,
     OwnerAccessDeniedError,
     RejectionReason,
     TokenRejectedError,
@@ -114,13 +115,18 @@ async def _principal(
 
 
 async def principal_or_none(request: Request) -> Principal | None:
-    """The caller of a request when its token is valid, else None (for rate limiting)."""
+    """The caller of a request when its token is valid, else None (for rate limiting).
+
+    When the issuer's keys cannot be fetched the caller cannot be told either: limit it as
+    anonymous and let the route's own authentication answer 503, instead of failing the
+    request before any handler can map the error.
+    """
     authenticator: Authenticator | None = getattr(request.app.state, _STATE_ATTRIBUTE, None)
     if authenticator is None:
         return None
     try:
         return await authenticator.authenticate(request.headers.get("authorization"))
-    except TokenRejectedError:
+    except (TokenRejectedError, KeySetUnavailableError):
         return None
 
 
