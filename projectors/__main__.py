@@ -6,7 +6,7 @@ import asyncio
 
 from infra.readstore.client import make_client, read_models
 from infra.runtime.probes import serve_probes
-from infra.runtime.process import configure_logging, run_until_signalled
+from infra.runtime.process import run_process
 from infra.settings import Settings
 from projectors.engine.supervisor import ProjectorProcess
 from projectors.projections.registry import PROJECTIONS
@@ -14,7 +14,6 @@ from projectors.projections.registry import PROJECTIONS
 
 def main() -> None:
     """Run one projector process, with its probes, until SIGTERM."""
-    configure_logging("projector")
     settings = Settings()
 
     async def work(stop: asyncio.Event) -> None:
@@ -36,7 +35,7 @@ def main() -> None:
         finally:
             await client.close()
 
-    run_until_signalled(work)
+    run_process("projector", work)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""`python -m query_api`: serve the query API."""
+"""`python -m query_api`: serve the query API, its composition root."""
 
 from __future__ import annotations
 
-from infra.runtime.process import serve_http
+from infra.runtime.process import run_process, serve_app
 from infra.settings import Settings
 from query_api.app import create_app
 
@@ -10,7 +10,13 @@ from query_api.app import create_app
 def main() -> None:
     """Serve on the configured address until SIGTERM."""
     settings = Settings()
-    serve_http("query-api", lambda: create_app(settings), settings.query.host, settings.query.port)
+    app = create_app(settings)
+    host, port = settings.query.host, settings.query.port
+    run_process(
+        "query-api",
+        lambda stop: serve_app(app, host, port, stop, http="httptools"),
+        loop="uvloop",
+    )
 
 
 if __name__ == "__main__":

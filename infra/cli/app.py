@@ -1,8 +1,9 @@
-"""The `ledger` command: everything an operator or analyst runs."""
+"""The `ledger` command: everything an operator or analyst runs; its composition root."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 
 import typer
 from rich.console import Console
@@ -11,7 +12,7 @@ from infra.cli.auth import app as auth_app
 from infra.cli.events import app as events_app
 from infra.cli.projections import app as projections_app
 from infra.cli.stack import app as stack_app
-from infra.cli.support import errors
+from infra.cli.support import errors, settings_of
 from infra.eventstore.library import prepare_event_store
 from infra.messaging.kafka import ensure_topic
 from infra.security.local_auth import apply_local_auth
@@ -32,34 +33,53 @@ app.add_typer(
 )
 
 
+class _Entry(enum.Enum):
+    """How the command line was entered, handed to the root callback as `obj`."""
+
+    # `ledger` or `python -m infra.cli`: the APIs trust the local issuer out of the box.
+    CONSOLE = "console"
+
+
+@app.callback()
+def _compose(context: typer.Context) -> None:
+    # The settings, built once here, reach every subcommand as `context.obj`
+    # (`settings_of(context)`). The local issuer's wiring is exported before any process
+    # is started, so that those processes read it too.
+    settings = Settings()
+    if context.obj is _Entry.CONSOLE:
+        settings = apply_local_auth(settings)
+    context.obj = settings
+
+
 @app.command()
 def up(
+    context: typer.Context,
     detach: bool = typer.Option(False, "--detach", "-d", help="Return once everything is up."),
 ) -> None:
     """Start the local stack and every Ledger process on 127.0.0.1, and keep them running."""
-    control.up(Settings(), detach=detach)
+    control.up(settings_of(context), detach=detach)
 
 
 @app.command()
-def migrate() -> None:
+def migrate(context: typer.Context) -> None:
     """Create the event store's tables and the events topic (idempotent)."""
-    settings = Settings()
+    settings = settings_of(context)
     prepare_event_store(settings)
     asyncio.run(ensure_topic(settings.kafka))
     typer.echo("event store and topic are ready")
 
 
 @app.command()
-def down() -> None:
+def down(context: typer.Context) -> None:
     """Stop the supervisor, every Ledger process and the local stack."""
-    control.down(Settings())
+    control.down(settings_of(context))
 
 
 @app.command()
-def status() -> None:
+def status(context: typer.Context) -> None:
     """Each server and process under `ledger up`: pid, uptime, restarts, state."""
     try:
-        table = control.status(Settings())
+        table = control.status(settings_of(context))
     except StackError as error:
         errors.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
@@ -68,8 +88,7 @@ def status() -> None:
 
 def main() -> None:
     """Entry point of the `ledger` console script."""
-    apply_local_auth()
-    app()
+    app(obj=_Entry.CONSOLE)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from infra.cli.support import settings_of
 from infra.security.auth.errors import AuthError
 from infra.security.auth.scopes import scope_text
 from infra.security.issuer.clients import ClientRegistry, check_client_definition
@@ -28,6 +29,7 @@ Result = TypeVar("Result")
 
 @app.command("create-client")
 def create_client(
+    context: typer.Context,
     name: str = typer.Option(..., "--name", help="Who the client is, for humans."),
     scopes: str = typer.Option(..., "--scopes", help='Space-separated, e.g. "ledger:read".'),
     owner: str | None = typer.Option(None, "--owner", help="Bind its tokens to this owner."),
@@ -36,16 +38,18 @@ def create_client(
     owner_id = _run(lambda: _owner_id(owner))
     wanted = frozenset(scopes.replace(",", " ").split())
     _run(lambda: check_client_definition(name, wanted, owner_id))
-    issued = _run(lambda: ClientRegistry(_connect()).create(name, wanted, owner_id))
+    settings = settings_of(context)
+    issued = _run(lambda: ClientRegistry(_connect(settings)).create(name, wanted, owner_id))
     typer.echo(f"client_id: {issued.client.client_id}")
     typer.echo(f"client_secret: {issued.secret}")
     _console().print("Store the secret now: it cannot be shown again.", style="yellow")
 
 
 @app.command("list-clients")
-def list_clients() -> None:
+def list_clients(context: typer.Context) -> None:
     """Show every client: id, name, scopes, owner, and whether it is revoked."""
-    clients = _run(lambda: ClientRegistry(_connect()).clients())
+    settings = settings_of(context)
+    clients = _run(lambda: ClientRegistry(_connect(settings)).clients())
     table = Table(title="OAuth2 clients")
     for column in ("client id", "name", "scopes", "owner", "created", "revoked"):
         table.add_column(column)
@@ -62,20 +66,24 @@ def list_clients() -> None:
 
 
 @app.command("revoke-client")
-def revoke_client(client_id: str = typer.Argument(..., help="The client's id.")) -> None:
+def revoke_client(
+    context: typer.Context, client_id: str = typer.Argument(..., help="The client's id.")
+) -> None:
     """Refuse new tokens to a client; tokens it already holds expire on their own."""
-    client = _run(lambda: ClientRegistry(_connect()).revoke(client_id))
+    settings = settings_of(context)
+    client = _run(lambda: ClientRegistry(_connect(settings)).revoke(client_id))
     typer.echo(f"revoked {client.client_id} ({client.name})")
 
 
 @app.command("rotate-keys")
 def rotate_keys(
+    context: typer.Context,
     grace_seconds: int | None = typer.Option(
         None, "--grace-seconds", min=0, help="Keep old keys published this long."
     ),
 ) -> None:
     """Sign with a new key from now on; old keys stay in the JWKS for the grace period."""
-    settings = Settings()
+    settings = settings_of(context)
 
     def rotate() -> tuple[str, str, str]:
         store = SigningKeyStore(
@@ -92,8 +100,8 @@ def rotate_keys(
     typer.echo(f"retired: {retired} (published until {until})")
 
 
-def _connect(settings: Settings | None = None) -> Connect:
-    connect = connector((settings or Settings()).postgres.url.get_secret_value())
+def _connect(settings: Settings) -> Connect:
+    connect = connector(settings.postgres.url.get_secret_value())
     ensure_schema(connect)
     return connect
 

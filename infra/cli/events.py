@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from domain.envelope import EventEnvelope
-from infra.cli.support import UsageError, errors, run_command
+from infra.cli.support import UsageError, errors, run_command, settings_of
 from infra.eventstore.export import ExportFile, ExportFormat
 from infra.eventstore.history import EventFilter, EventHistory, UnknownEventTypeError, open_history
 from infra.eventstore.schema import NOTIFY_CHANNEL
@@ -76,6 +76,7 @@ def _run(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 @app.command()
 def export(
+    context: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="File to write", dir_okay=False)],
     export_format: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.JSONL,
     recorded_from: FromOption = None,
@@ -87,12 +88,13 @@ def export(
     page_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5_000,
 ) -> None:
     """Export events to JSONL, CSV or Parquet; resumable with --after (and --append)."""
+    settings = settings_of(context)
 
     async def work() -> None:
         wanted = _filter(after, types, aggregate, recorded_from, recorded_to)
         if out.exists() and not append:
             raise UsageError(f"{out} exists; choose another file or pass --append")
-        async with open_history(Settings()) as history:
+        async with open_history(settings) as history:
             await _export(history, wanted, out, export_format, append, page_size)
 
     _run(work)
@@ -142,11 +144,12 @@ async def _export(
 
 
 @app.command()
-def show(aggregate_id: UUID) -> None:
+def show(context: typer.Context, aggregate_id: UUID) -> None:
     """One aggregate's history as a table."""
+    settings = settings_of(context)
 
     async def work() -> None:
-        async with open_history(Settings()) as history:
+        async with open_history(settings) as history:
             events = [e async for e in history.stream(EventFilter(aggregate_id=aggregate_id))]
         if not events:
             raise UsageError(f"no events for aggregate {aggregate_id}")
@@ -165,11 +168,13 @@ def show(aggregate_id: UUID) -> None:
 
 
 @app.command()
-def tail(types: TypeOption = None, aggregate: AggregateOption = None) -> None:
+def tail(
+    context: typer.Context, types: TypeOption = None, aggregate: AggregateOption = None
+) -> None:
     """Follow the log live (from now on), until Ctrl-C."""
+    settings = settings_of(context)
 
     async def work() -> None:
-        settings = Settings()
         async with open_history(settings) as history:
             wanted = _filter(await history.head(), types, aggregate, None, None)
             await _follow(settings, history, wanted)
@@ -208,6 +213,7 @@ def _print_event(event: EventEnvelope) -> None:
 
 @app.command()
 def replay(
+    context: typer.Context,
     projection: Annotated[
         str, typer.Option(help="module:function or path/to/file.py:function folding events")
     ],
@@ -218,11 +224,12 @@ def replay(
     out: Annotated[Path | None, typer.Option(help="Write the result as JSON here")] = None,
 ) -> None:
     """Fold the history through your own function: fold(state: dict, event: dict) -> dict."""
+    settings = settings_of(context)
 
     async def work() -> None:
         fold = load_fold(projection)
         wanted = _filter(0, types, aggregate, recorded_from, recorded_to)
-        async with open_history(Settings()) as history:
+        async with open_history(settings) as history:
             state = await replay_events(history, wanted, fold)
         text = json.dumps(state, indent=2, sort_keys=True, default=str)
         if out is None:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,17 +18,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from infra.cli.support import errors, run_command
+from infra.cli.projection_display import RebuildBar, countdown, status_table
+from infra.cli.support import errors, run_command, settings_of
 from infra.eventstore.history import open_history
 from infra.readstore.client import make_client, read_models
 from infra.settings import Settings
@@ -39,10 +31,9 @@ from projectors.operations.operations import (
     NotRetryableError,
     OperationInProgressError,
     ProjectionOperations,
-    ProjectionReport,
     UnknownProjectionError,
 )
-from projectors.operations.rebuild import RebuildInterruptedError, RebuildProgress
+from projectors.operations.rebuild import RebuildInterruptedError
 from projectors.projections.registry import PROJECTIONS
 
 app = typer.Typer(help="See and steer the projections.", no_args_is_help=True)
@@ -60,9 +51,8 @@ REFUSALS: tuple[type[Exception], ...] = (
 
 
 @asynccontextmanager
-async def operations() -> AsyncIterator[ProjectionOperations]:
+async def operations(settings: Settings) -> AsyncIterator[ProjectionOperations]:
     """The operator commands over the configured stores."""
-    settings = Settings()
     client = make_client(settings.mongodb)
     try:
         yield ProjectionOperations(settings, read_models(client, settings.mongodb), PROJECTIONS)
@@ -77,54 +67,18 @@ def _run(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
 # -- status -----------------------------------------------------------------------------
 
 
-def status_table(reports: list[ProjectionReport]) -> Table:
-    """The status of every projection, one row each."""
-    table = Table(
-        "projection", "version", "state", "position", "lag", "lag s", "events/s", "workers",
-        "dead letters", "build", title="projections",
-    )  # fmt: skip
-    for report in reports:
-        version = str(report.version)
-        if report.code_version != report.version:
-            version += f" (code {report.code_version})"
-        state = report.state
-        if report.rebuild:
-            rebuild = report.rebuild
-            state += f" {rebuild['stage']} {rebuild['position']:,}/{rebuild['head'] or 0:,}"
-        table.add_row(
-            report.name,
-            version,
-            _coloured(state),
-            _number(report.position),
-            _number(report.lag_events),
-            f"{report.lag_seconds:.1f}" if report.lag_seconds is not None else "-",
-            f"{report.events_per_second:,.1f}",
-            str(report.workers),
-            str(report.dead_letters) if not report.dead_letters else f"[red]{report.dead_letters}",
-            report.collection,
-        )
-    return table
-
-
-def _number(value: int | None) -> str:
-    return f"{value:,}" if value is not None else "-"
-
-
-def _coloured(state: str) -> str:
-    colour = {"running": "green", "failed": "red", "paused": "yellow"}.get(state.split()[0], "cyan")
-    return f"[{colour}]{state}[/]"
-
-
 @app.command()
 def status(
+    context: typer.Context,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C")] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
     """Every projection: version, state, position, lag, rate, workers, dead letters."""
+    settings = settings_of(context)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             if as_json:
                 reports = await ops.status()
                 console.print_json(json.dumps([r.to_json() for r in reports], default=str))
@@ -148,11 +102,12 @@ def status(
 
 
 @app.command()
-def pause(name: NameArgument) -> None:
+def pause(context: typer.Context, name: NameArgument) -> None:
     """Stop the projection's workers (others keep running); returns once none consumes."""
+    settings = settings_of(context)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             await ops.pause(name)
         errors.print(f"{name} is paused: no worker consumes it (resume with `resume {name}`)")
 
@@ -160,11 +115,12 @@ def pause(name: NameArgument) -> None:
 
 
 @app.command()
-def resume(name: NameArgument) -> None:
+def resume(context: typer.Context, name: NameArgument) -> None:
     """Let the projection's workers consume again."""
+    settings = settings_of(context)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             await ops.resume(name)
         errors.print(f"{name} is resumed")
 
@@ -173,16 +129,18 @@ def resume(name: NameArgument) -> None:
 
 @app.command()
 def reset(
+    context: typer.Context,
     name: NameArgument,
     to: Annotated[int, typer.Option("--to", min=0, help="Apply again every event after this")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
 ) -> None:
     """Make the workers apply every event after a position again (guards skip what is there)."""
+    settings = settings_of(context)
     if not yes:
         typer.confirm(f"Reset {name} so its workers read again from position {to:,}?", abort=True)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             offsets = await ops.reset(name, to)
         shown = ", ".join(f"{partition}→{offset}" for partition, offset in sorted(offsets.items()))
         errors.print(f"{name} reset after position {to:,}: {shown}")
@@ -195,6 +153,7 @@ def reset(
 
 @app.command()
 def rebuild(
+    context: typer.Context,
     name: NameArgument,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds to keep the old build after the switch")
@@ -211,14 +170,14 @@ def rebuild(
 
     Stop it at any time (Ctrl-C): running it again continues where it stopped.
     """
+    settings = settings_of(context)
 
     async def work() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        settings = Settings()
-        async with operations() as ops, open_history(settings) as history:
+        async with operations(settings) as ops, open_history(settings) as history:
             with RebuildBar(name) as bar:
                 try:
                     report = await ops.rebuild(
@@ -243,7 +202,7 @@ def rebuild(
                 f" readers never waited)"
             )
             if wait and grace > 0:
-                await _countdown(grace, stop, f"dropping {report.previous.collection} in")
+                await countdown(grace, stop, f"dropping {report.previous.collection} in")
             if wait and not stop.is_set():
                 dropped = await ops.retire(name)
                 if dropped:
@@ -252,65 +211,19 @@ def rebuild(
     _run(work)
 
 
-async def _countdown(seconds: float, stop: asyncio.Event, label: str) -> None:
-    deadline = time.monotonic() + seconds
-    with Progress(TextColumn(f"{label} {{task.fields[left]}} s"), console=errors) as bar:
-        task = bar.add_task("grace", left=f"{seconds:.0f}")
-        while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
-            bar.update(task, left=f"{left:.0f}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(left, 1.0))
-
-
-class RebuildBar:
-    """A progress bar over the log's positions, with events applied, rate and ETA."""
-
-    def __init__(self, name: str) -> None:
-        self._progress = Progress(
-            TextColumn(f"[bold]rebuild {name}"),
-            TextColumn("{task.fields[stage]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("positions · {task.fields[applied]:,} events · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=errors,
-        )
-        self._task = self._progress.add_task("rebuild", total=None, stage="", applied=0, rate="")
-        self._started = time.monotonic()
-
-    def __enter__(self) -> RebuildBar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._progress.stop()
-
-    def update(self, progress: RebuildProgress) -> None:
-        """Show where the rebuild is."""
-        elapsed = time.monotonic() - self._started
-        rate = f"{progress.applied / elapsed:,.0f} events/s" if elapsed > 0 else ""
-        self._progress.update(
-            self._task,
-            total=progress.head,
-            completed=min(progress.position, progress.head),
-            stage=progress.stage,
-            applied=progress.applied,
-            rate=rate,
-        )
-
-
 @app.command()
 def retire(
+    context: typer.Context,
     name: NameArgument,
     force: Annotated[
         bool, typer.Option(help="Drop retired builds before their grace ends")
     ] = False,
 ) -> None:
     """Drop the old builds a rebuild left behind, once their grace period is over."""
+    settings = settings_of(context)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             dropped = await ops.retire(name, force=force)
         errors.print(f"dropped {', '.join(dropped)}" if dropped else "nothing to drop")
 
@@ -328,6 +241,7 @@ def letters(
     ],
 ) -> None:
     """Events a projection could not apply: list, retry after a fix, discard."""
+    # Its subcommands read the name here, and the settings (`settings_of`) further up.
     context.obj = name
 
 
@@ -339,11 +253,12 @@ def list_letters(
 ) -> None:
     """The letters, oldest first."""
     name: str = context.obj
+    settings = settings_of(context)
     if status not in ("pending", "retried", "discarded", "all"):
         raise typer.BadParameter("pending, retried, discarded or all", param_hint="--status")
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             found = await ops.dead_letters(name, None if status == "all" else status, limit)
         table = Table("id", "status", "attempts", "event", "position", "error", title=name)
         for letter in found:
@@ -370,9 +285,10 @@ IdsOption = Annotated[
 def retry(context: typer.Context, ids: IdsOption = None) -> None:
     """Apply pending letters again (after a fix), in log order; the workers wait meanwhile."""
     name: str = context.obj
+    settings = settings_of(context)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             outcome = await ops.retry(name, ids)
         errors.print(f"{outcome.retried} applied, {len(outcome.failed)} still failing")
         for letter_id, error in outcome.failed:
@@ -391,12 +307,13 @@ def discard(
 ) -> None:
     """Give up on pending letters (kept for the record, never applied)."""
     name: str = context.obj
+    settings = settings_of(context)
     if not yes:
         which = f"{len(ids)} letter(s)" if ids else "every pending letter"
         typer.confirm(f"Discard {which} of {name}?", abort=True)
 
     async def work() -> None:
-        async with operations() as ops:
+        async with operations(settings) as ops:
             count = await ops.discard(name, ids)
         errors.print(f"{count} discarded")
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.settings import Settings
+from infra.cli.support import settings_of
 from infra.stack.component import ComponentStatus
 from infra.stack.errors import StackError
 from infra.stack.lifecycle import stack_down, stack_status, stack_up
@@ -33,21 +33,23 @@ def _quiet_client_libraries() -> None:
 
 
 @app.command()
-def up() -> None:
+def up(context: typer.Context) -> None:
     """Install what is missing, start every component and wait until each one answers."""
-    _run(lambda: stack_up(Settings()))
+    settings = settings_of(context)
+    _run(lambda: stack_up(settings))
 
 
 @app.command()
-def down() -> None:
+def down(context: typer.Context) -> None:
     """Stop every server that `up` started."""
-    _run(lambda: stack_down(Settings()))
+    settings = settings_of(context)
+    _run(lambda: stack_down(settings))
 
 
 @app.command()
-def status() -> None:
+def status(context: typer.Context) -> None:
     """Show each component's address and state (up, down, unhealthy, external)."""
-    Console().print(status_table(stack_status(Settings())))
+    Console().print(status_table(stack_status(settings_of(context))))
 
 
 def status_table(statuses: list[ComponentStatus]) -> Table:
@@ -68,7 +70,3 @@ def _run(action: Callable[[], None]) -> None:
         # Text, not markup: log lines such as "[2025-01-01 …] ERROR" are not Rich tags.
         Console(stderr=True, soft_wrap=True).print(Text(f"stack failed: {error}", style="red"))
         raise typer.Exit(code=1) from None
-
-
-if __name__ == "__main__":
-    app()

@@ -1,4 +1,4 @@
-"""What every `ledger` subcommand shares: running async work, and one-line errors."""
+"""What every `ledger` subcommand shares: the settings, running async work, one-line errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ from aiokafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
+from infra.settings import Settings
+
 errors = Console(stderr=True)
+
+
+def settings_of(context: typer.Context) -> Settings:
+    """The settings the `ledger` root callback built for this command line, once."""
+    settings = context.find_object(Settings)
+    if settings is None:
+        raise RuntimeError("no settings: subcommands run under `infra.cli.app.app`")
+    return settings
 
 
 class UsageError(Exception):

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from infra.eventstore.library import open_ledger
 from infra.relay.publisher import run_with_probes
-from infra.runtime.process import configure_logging, run_until_signalled
+from infra.runtime.process import run_process
 from infra.settings import Settings
 
 
 def main() -> None:
     """Run one relay process (active or standby) until SIGTERM."""
-    configure_logging("relay")
     settings = Settings()
-    ledger = open_ledger(settings)
-    try:
-        run_until_signalled(lambda stop: run_with_probes(settings, ledger, stop))
-    finally:
-        ledger.close()
+
+    async def work(stop: asyncio.Event) -> None:
+        ledger = open_ledger(settings)
+        try:
+            await run_with_probes(settings, ledger, stop)
+        finally:
+            ledger.close()
+
+    run_process("relay", work)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Health, readiness and Prometheus metrics over HTTP, for every process.
 
-The two APIs mount `metrics_route` on their own apps. The workers (relay, projector,
+The two APIs mount `metrics_router` on their own apps. The workers (relay, projector,
 transfer process) have no HTTP of their own, so `serve_probes` runs a small app on the
 worker's event loop, next to its real work.
 """
@@ -8,17 +8,16 @@ worker's event loop, next to its real work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.runtime.process import serve_app
 
 Probe = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -54,56 +53,9 @@ def probes_app(service: str, status: Probe, ready: Probe) -> FastAPI:
     return app
 
 
-class _ProbeServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the worker it lives in."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve_probes(app: FastAPI, host: str, port: int, stop: asyncio.Event) -> None:
     """Serve `app` on this event loop until `stop` is set."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-    )
-    server = _ProbeServer(config)
-    task = asyncio.create_task(server.serve())
-    await stop.wait()
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-class ProbesThread:
-    """`serve_probes` on its own thread and event loop, for workers that are not async."""
-
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self._app, self._host, self._port = app, host, port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
-
-    def start(self) -> None:
-        """Start serving; returns once the loop is running."""
-        self._thread.start()
-        self._started.wait(timeout=5)
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            self._started.set()
-            await serve_probes(self._app, self._host, self._port, self._stop)
-
-        asyncio.run(serve())
+    await serve_app(app, host, port, stop, lifespan="off")
 
 
 REQUESTS = Counter(

@@ -1,18 +1,33 @@
-"""Process plumbing shared by every Ledger process: JSON logs and signal-driven shutdown."""
+"""Process plumbing shared by every Ledger process: JSON logs, and one way to start and stop.
+
+Every process's `__main__` builds its settings, then hands its work to `run_process`: the
+work gets a `stop` event, set by SIGTERM, SIGINT or SIGHUP, and the process ends when the
+work returns. HTTP servers run inside the work with `serve_app`; a blocking worker runs on
+a thread with `run_in_thread`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[asyncio.Event], Awaitable[None]]
+EventLoop = Literal["asyncio", "uvloop"]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
@@ -52,28 +67,104 @@ def configure_logging(service: str, level: int = logging.INFO) -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
-def run_until_signalled(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `work(stop)` on a fresh event loop; SIGTERM or SIGINT sets `stop`."""
+def run_process(service: str, work: Work, *, loop: EventLoop = "asyncio") -> None:
+    """Run `work(stop)` on one event loop, logging as JSON; return when the work returns.
 
-    async def supervise() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await work(stop)
-
-    asyncio.run(supervise())
-
-
-def serve_http(service: str, build: Callable[[], FastAPI], host: str, port: int) -> None:
-    """Serve one API process (uvloop + httptools) until SIGTERM, logging as JSON."""
+    SIGTERM, SIGINT and SIGHUP set `stop` (these handlers are the process's only ones);
+    the work is expected to wind down and return, and the process then exits with 0.
+    """
     configure_logging(service)
-    uvicorn.run(
-        build(),
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if loop == "uvloop":
+        import uvloop  # only the HTTP servers run on it
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_until_signalled(work))
+
+
+async def _until_signalled(work: Work) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("received %s; stopping", signum.name)
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await work(stop)
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `run_process`.
+
+    `uvicorn.Server.serve` wraps itself in `capture_signals`, which replaces the SIGINT and
+    SIGTERM handlers with its own and, once shut down, raises the signal again so that the
+    process dies of it. Here `stop` is the only way to end a server.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_app(
+    app: FastAPI,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "auto",
+    http: Literal["auto", "h11", "httptools"] = "auto",
+) -> None:
+    """Serve `app` on the running event loop until `stop` is set, then shut down gracefully.
+
+    Returns early if the server ends on its own; a server that cannot start (port taken,
+    lifespan start-up failed) exits the process, as `uvicorn.run` would.
+    """
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
+        lifespan=lifespan,
+        http=http,
         log_config=None,
         access_log=False,
-        loop="uvloop",
-        http="httptools",
     )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait((serving, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        server.should_exit = True
+        if serving.done() and not serving.cancelled():
+            # Retrieved here, else asyncio logs it again: a SystemExit from a server that
+            # could not start has left the loop already and is ending the process.
+            serving.exception()
+    await serving
+
+
+async def run_in_thread(
+    run: Callable[[], None], request_stop: Callable[[], None], stop: asyncio.Event
+) -> None:
+    """Run a blocking `run()` on a thread; when `stop` is set, call `request_stop()`.
+
+    Returns when `run()` returns (its exception, if any, is raised here).
+    """
+    running = asyncio.ensure_future(asyncio.to_thread(run))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((running, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not running.done():
+            request_stop()
+    await running

@@ -12,9 +12,10 @@ import os
 import secrets
 from pathlib import Path
 
-from infra.settings import Settings
+from infra.settings import AuthSettings, Settings
 
 KEY_FILE = Path("auth") / "key-encryption-key"
+_PREFIX = "LEDGER_AUTH_"
 
 
 def local_auth_environment(settings: Settings) -> dict[str, str]:
@@ -33,10 +34,18 @@ def local_auth_environment(settings: Settings) -> dict[str, str]:
     return environment
 
 
-def apply_local_auth() -> None:
-    """Export the local issuer's wiring into this process's environment (unset keys only)."""
-    for name, value in local_auth_environment(Settings()).items():
-        os.environ.setdefault(name, value)
+def apply_local_auth(settings: Settings) -> Settings:
+    """Export the local issuer's wiring into this process's environment (unset keys only),
+    for the processes it starts, and return `settings` as they read with it exported."""
+    exported: dict[str, str] = {}
+    for name, value in local_auth_environment(settings).items():
+        if name not in os.environ:
+            os.environ[name] = value
+            exported[name.removeprefix(_PREFIX).lower()] = value
+    if not exported:
+        return settings
+    auth = AuthSettings.model_validate({**settings.auth.model_dump(), **exported})
+    return settings.model_copy(update={"auth": auth})
 
 
 def _key(path: Path) -> str:

@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import signal
-from types import FrameType
+import asyncio
 
 from infra.eventstore.library import open_ledger
-from infra.runtime.probes import ProbesThread
-from infra.runtime.process import configure_logging
+from infra.runtime.process import run_process
 from infra.settings import Settings
-from infra.transfer_process.worker import TransferWorker, probes_for
+from infra.transfer_process.worker import run_with_probes
 
 
 def main() -> None:
     """Run the transfer process (active or standby) until SIGTERM."""
-    configure_logging("transfer-process")
     settings = Settings()
-    ledger = open_ledger(settings)
-    worker = TransferWorker(settings, ledger)
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        worker.stop()
+    async def work(stop: asyncio.Event) -> None:
+        ledger = open_ledger(settings)
+        try:
+            await run_with_probes(settings, ledger, stop)
+        finally:
+            ledger.close()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    probes = ProbesThread(
-        probes_for(worker, ledger), settings.transfers.host, settings.transfers.port
-    )
-    probes.start()
-    try:
-        worker.run()
-    finally:
-        probes.stop()
-        ledger.close()
+    run_process("transfer-process", work)
 
 
 if __name__ == "__main__":

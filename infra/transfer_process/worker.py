@@ -35,7 +35,8 @@ from domain.transfer_process import TransferProcess
 from domain.transfers import Transfer
 from infra.eventstore.leadership import TRANSFER_PROCESS_LOCK, TRY_LOCK
 from infra.runtime import failpoints
-from infra.runtime.probes import probes_app
+from infra.runtime.probes import probes_app, serve_probes
+from infra.runtime.process import run_in_thread
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,22 @@ class TransferWorker:
                 self.handled += 1
                 self.position = notification.id
                 HANDLED.labels(type(event).__name__).inc()
+
+
+async def run_with_probes(settings: Settings, ledger: Ledger, stop: asyncio.Event) -> None:
+    """The worker on a thread of its own, plus its /health, /ready and /metrics on this loop;
+    setting `stop` asks the worker to finish the event in hand, and both end."""
+    worker = TransferWorker(settings, ledger)
+    probes = asyncio.create_task(
+        serve_probes(
+            probes_for(worker, ledger), settings.transfers.host, settings.transfers.port, stop
+        )
+    )
+    try:
+        await run_in_thread(worker.run, worker.stop, stop)
+    finally:
+        stop.set()
+        await probes
 
 
 def probes_for(worker: TransferWorker, ledger: Ledger) -> FastAPI:
