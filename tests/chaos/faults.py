@@ -101,8 +101,9 @@ async def run_faults(
     runs: list[FaultRun] = []
     for fault in faults:
         await asyncio.sleep(CALM_SECONDS)
-        restarts = await asyncio.to_thread(inject, stack, fault)
+        # Taken before the fault: requests in flight when it strikes belong to its window.
         run = FaultRun(fault, time.monotonic())
+        restarts = await asyncio.to_thread(inject, stack, fault)
         runs.append(run)
         give_up = run.injected + RECOVERY_DEADLINE_SECONDS
         while run.recovered is None and time.monotonic() < give_up:

@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 
 @dataclass
@@ -39,12 +39,20 @@ class AggregateOnTopic:
 
 async def read_topic(bootstrap: str, topic: str) -> dict[str, AggregateOnTopic]:
     """Every record of the topic from the beginning up to its current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # No group: the consumer is given every partition of the topic, and commits nothing.
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata, partitions included
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
+        give_up = time.monotonic() + 30.0
+        while not consumer.assignment() and time.monotonic() < give_up:
+            await asyncio.sleep(0.2)
+        partitions = sorted(consumer.assignment())
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         aggregates: dict[str, AggregateOnTopic] = {}

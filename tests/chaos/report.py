@@ -28,11 +28,11 @@ class Row:
     command_seconds: float | None = None
 
 
-def _window_of(command: Command, runs: list[FaultRun]) -> int:
-    """Index of the fault whose window the command's first attempt fell in; -1 before any."""
+def _window_of(moment: float, runs: list[FaultRun]) -> int:
+    """Index of the fault whose window `moment` fell in; -1 before any."""
     index = -1
     for position, run in enumerate(runs):
-        if command.first_sent >= run.injected:
+        if moment >= run.injected:
             index = position
     return index
 
@@ -55,13 +55,17 @@ def build_rows(commands: list[Command], runs: list[FaultRun], audit: StoreAudit)
     total = Row("total")
     for command in commands:
         applied = audit.applied(command)
-        for row in (rows[_window_of(command, runs) + 1], total):
+        for row in (rows[_window_of(command.first_sent, runs) + 1], total):
             row.sent += 1
             row.acknowledged += command.acknowledged
             row.lost += command.acknowledged and applied == 0
             row.twice += applied > 1
             row.unanswered += command.final_status is None
-            row.errors.update(s for a in command.attempts if (s := a.status or 0) >= 500)
+        # A 5xx belongs to the window it was answered in, whenever its command was first sent.
+        for attempt in command.attempts:
+            if (attempt.status or 0) >= 500:
+                rows[_window_of(attempt.answered, runs) + 1].errors[attempt.status or 0] += 1
+                total.errors[attempt.status or 0] += 1
     return [*rows, total]
 
 
@@ -73,7 +77,8 @@ def unexpected_5xx(commands: list[Command], runs: list[FaultRun]) -> list[str]:
             if attempt.status is None or attempt.status < 500:
                 continue
             during = any(
-                run.injected <= attempt.sent <= (run.recovered or run.ended or 0) + GRACE_SECONDS
+                run.injected <= attempt.answered
+                and attempt.sent <= (run.recovered or run.ended or 0) + GRACE_SECONDS
                 for run in runs
             )
             if attempt.status != 503 or not during:

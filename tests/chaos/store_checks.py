@@ -126,4 +126,4 @@ def settle_read_models(settings: Settings, deadline_seconds: float) -> list[str]
                 found = differences(expected, stored)
                 unfinished = [f"transfer {key} never finished" for key in pending[:20]]
                 return unfinished + ([listing(found)] if found else [])
-        time.sleep(1.0)
+        time.sleep(3.0)  # each poll folds the whole store: leave the projectors the CPU
