@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install up down status test lint unit integration e2e bench clean
+.PHONY: help install up down status test lint unit integration e2e bench chaos chaos-ci clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/python -m tests.benchmarks.read_side
 	$(BIN)/python -m tests.benchmarks.export_history
 	$(BIN)/python -m tests.benchmarks.rebuild
+
+chaos: install ## A Ledger of its own under 10,000 retried commands and every fault; prints the table
+	$(BIN)/python -m tests.chaos --commands 10000 --clients 16
+
+chaos-ci: install ## The chaos suite, smaller: 2,000 commands, every fault once (CI runs it)
+	$(BIN)/python -m tests.chaos --commands 2000 --clients 8 --deadline 420
 
 clean: ## Stop everything and delete the stack's data (keeps downloads)
 	-$(BIN)/ledger down

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from domain import errors
 from infra.problems import ProblemExample, problem_response, problem_responses
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ PROBLEMS: dict[type[errors.LedgerError], ProblemMapping] = {
 }
 FALLBACK = ProblemMapping(422, "rule-violated", "Business rule violated")
 
+# The library's errors for a database it cannot reach, or a connection the server dropped
+# (a restart): the command may be retried with the same Idempotency-Key, never a 500.
+STORE_UNREACHABLE = (OperationalError, InterfaceError)
+STORE_RETRY_AFTER_SECONDS = "1"
+
 EXAMPLE_DETAILS = {
     "account-not-found": "Account 3f1c2b4e-8f7a-4c1e-9d2b-5a6f7e8d9c0b not found",
     "insufficient-funds": "Account 3f1c2b4e-… cannot pay 5000 EUR: balance 1200, overdraft 0",
@@ -76,7 +85,7 @@ CATALOGUE = (
 
 def command_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses for a command route: every problem it can answer with."""
-    return problem_responses(*statuses, 413, 500, catalogue=CATALOGUE)
+    return problem_responses(*statuses, 413, 500, 503, catalogue=CATALOGUE)
 
 
 def mapping_for(error: errors.LedgerError) -> ProblemMapping:
@@ -88,7 +97,7 @@ def mapping_for(error: errors.LedgerError) -> ProblemMapping:
 
 
 def install_domain_problems(app: FastAPI) -> None:
-    """Render every LedgerError through the table above."""
+    """Render every LedgerError through the table above, and an unreachable store as a 503."""
 
     @app.exception_handler(errors.LedgerError)
     async def ledger_error(request: Request, error: errors.LedgerError) -> JSONResponse:
@@ -96,3 +105,19 @@ def install_domain_problems(app: FastAPI) -> None:
         return problem_response(
             mapping.status, mapping.slug, mapping.title, str(error), instance=request.url.path
         )
+
+    for error_type in STORE_UNREACHABLE:
+        app.add_exception_handler(error_type, store_unreachable)
+
+
+async def store_unreachable(request: Request, error: Exception) -> JSONResponse:
+    """A 503 with Retry-After: the store is down or restarting, and the command retryable."""
+    log.warning("event store unreachable on %s: %s", request.url.path, error)
+    return problem_response(
+        503,
+        "event-store-unavailable",
+        "Event store unavailable",
+        "The event store did not answer; retry with the same Idempotency-Key.",
+        instance=request.url.path,
+        headers={"Retry-After": STORE_RETRY_AFTER_SECONDS},
+    )

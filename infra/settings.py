@@ -169,6 +169,9 @@ class StackSettings(BaseModel):
     dir: Path = PROJECT_ROOT / ".stack"
     kafka_controller_port: int = 59093
     ferretdb_debug_port: int = 57018
+    # Comma-separated URL-named servers (postgres, mongodb) the stack runs itself even
+    # though their URL variable is set: a child of `ledger up` inherits every variable.
+    managed_servers: str = ""
 
 
 class ApiSettings(BaseModel):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from infra.settings import Settings
+from infra.settings import Settings, split_list
 from infra.stack.errors import StackError
 from infra.stack.layout import Endpoint, StackPaths
 from infra.stack.processes import (
@@ -210,7 +210,8 @@ class UrlServer(Component):
     """A server the settings name by a client URL: it listens where the URL points.
 
     When the URL's environment variable is set, the server is someone else's: the stack
-    neither starts nor stops it, and only checks that it answers.
+    neither starts nor stops it, and only checks that it answers; unless
+    `stack.managed_servers` names it (a stack of one's own on non-default ports).
     """
 
     url_variable: ClassVar[str]
@@ -227,5 +228,6 @@ class UrlServer(Component):
         return Endpoint.from_url(self.url, self.default_port)
 
     def is_external(self) -> bool:
-        """The URL's variable names a server someone else runs."""
-        return self.url_variable in os.environ
+        """The URL's variable names a server someone else runs, and we were not told to run it."""
+        managed = self.name in split_list(self.settings.stack.managed_servers)
+        return self.url_variable in os.environ and not managed

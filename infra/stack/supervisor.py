@@ -7,7 +7,8 @@ sandbox or CI), so this small loop does the same for our five servers and six pr
 - a process whose pid is gone is started again, after a backoff that doubles from 1 s to
   30 s and resets once it has stayed up for a minute;
 - a server is probed with a real client every few seconds (each probe has its own
-  timeout); after three failed probes in a row, or when its pid is gone, it is stopped
+  timeout); after three failed probes in a row, or at the first probe that finds its
+  pid gone, it is stopped
   (SIGKILL after its stop timeout: a wedged server ignores SIGTERM) and started again;
 - every restart is logged and counted; the state is written to a JSON file that
   `ledger status` reads.
@@ -173,13 +174,16 @@ class Supervisor:
                 healthy = False
             restarts = self._restarts[server.name]
             restarts.failed_probes = 0 if healthy else restarts.failed_probes + 1
+            # A server whose process is gone will not come back by waiting: only a live
+            # but silent one earns the benefit of three probes.
+            gone = not healthy and not _alive(server.pid_path)
             due = now >= restarts.not_before
-            if restarts.failed_probes >= FAILED_PROBES_BEFORE_RESTART and due:
-                self._restart_server(server, now)
+            if (gone or restarts.failed_probes >= FAILED_PROBES_BEFORE_RESTART) and due:
+                self._restart_server(server, now, "exited" if gone else "stopped answering")
 
-    def _restart_server(self, server: Component, now: float) -> None:
+    def _restart_server(self, server: Component, now: float, reason: str) -> None:
         unit, restarts = self._units[server.name], self._restarts[server.name]
-        log.warning("%s stopped answering; restarting it", server.name)
+        log.warning("%s %s; restarting it", server.name, reason)
         unit.state, unit.pid = "restarting", None
         self.write_state()
         restarts.not_before = now + restarts.backoff
@@ -192,7 +196,7 @@ class Supervisor:
             log.error("could not restart %s: %s", server.name, error)
             return
         restarts.failed_probes = 0
-        self._count_restart(server.name, "stopped answering")
+        self._count_restart(server.name, reason)
         self._mark_up(server.name, server.pid_path)
 
     def _count_restart(self, name: str, reason: str) -> None:

@@ -282,12 +282,43 @@ def test_a_slow_upstream_gets_a_504_problem_after_the_read_timeout(https: httpx.
     assert READ_TIMEOUT_SECONDS - 0.1 <= elapsed < SLOW_SECONDS
 
 
-def test_an_upstream_that_hangs_up_gets_a_502_problem(https: httpx.Client) -> None:
+def test_an_upstream_that_hangs_up_gets_a_503_problem_with_retry_after(
+    https: httpx.Client,
+) -> None:
     response = https.get("/v1/broken")
 
-    assert response.status_code == 502
+    assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM_JSON
-    assert response.json()["type"] == problem_type("bad-gateway")
+    assert response.json()["type"] == problem_type("service-unavailable")
+    assert response.headers["retry-after"] == "1"
+
+
+@pytest.fixture(scope="module")
+def gateway_to_nobody(
+    upstreams: dict[str, Upstream], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NginxGateway]:
+    """A gateway whose command API replicas are both down: nothing listens on their ports."""
+    directory = tmp_path_factory.mktemp("gateway-to-nobody")
+    settings = gateway_settings(directory, upstreams)
+    dead = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    settings.gateway.command_upstreams = dead
+    component = NginxGateway(settings, StackPaths.create(directory))
+    component.up()
+    yield component
+    component.down()
+
+
+def test_an_unreachable_upstream_gets_a_503_problem_with_retry_after(
+    gateway_to_nobody: NginxGateway,
+) -> None:
+    base_url = f"https://127.0.0.1:{gateway_to_nobody.settings.gateway.https_port}"
+    with httpx.Client(base_url=base_url, verify=tls_context(gateway_to_nobody)) as client:
+        response = client.post("/v1/transfers", json={})
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["type"] == problem_type("service-unavailable")
+    assert response.headers["retry-after"] == "1"
 
 
 def test_a_request_id_is_generated_and_passed_upstream_and_back(https: httpx.Client) -> None:

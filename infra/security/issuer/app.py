@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
-from infra.problems import install_problem_handlers
+from infra.problems import install_problem_handlers, problem_response
 from infra.security.auth.scopes import KNOWN_SCOPES
 from infra.security.issuer.clients import ClientRegistry
 from infra.security.issuer.database import Clock, Connection, ensure_schema, utc_now
@@ -54,9 +55,27 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         lifespan=partial(running, settings=settings, encryption_key=encryption_key, clock=clock),
     )
     install_problem_handlers(app)
+    install_database_problems(app)
     app.add_exception_handler(OAuthError, _oauth_error)  # type: ignore[arg-type]
     app.include_router(router)
     return app
+
+
+def install_database_problems(app: FastAPI) -> None:
+    """Its database down or restarting is a 503 with Retry-After, never a 500."""
+    for error_type in (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout):
+        app.add_exception_handler(error_type, _database_unreachable)
+
+
+async def _database_unreachable(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        503,
+        "issuer-unavailable",
+        "Token issuer unavailable",
+        "The issuer's database did not answer; try again shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "1"},
+    )
 
 
 @asynccontextmanager

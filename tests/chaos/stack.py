@@ -1,0 +1,160 @@
+"""A whole Ledger of the suite's own, started with `ledger up --detach` on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from infra.settings import (
+    PROJECT_ROOT,
+    GatewaySettings,
+    HttpServiceSettings,
+    MongodbSettings,
+    PostgresSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+    StackSettings,
+    settings_environment,
+)
+from infra.stack.component import Component
+from infra.stack.lifecycle import stack_components
+from infra.stack.processes import read_record
+from infra.stack.supervisor import UnitState, read_state
+from tests.auth_fixtures import with_local_issuer
+from tests.network import free_port
+
+UP_SECONDS = 600.0
+DOWN_SECONDS = 180.0
+SCOPES = "ledger:read ledger:write ledger:all-owners"
+LAST_LOGS = Path(tempfile.gettempdir()) / "ledger-chaos-logs"
+
+
+@dataclass
+class ChaosStack:
+    """The running stack: its settings, the environment its `ledger` commands need, its units."""
+
+    settings: Settings
+    environment: dict[str, str]
+
+    def ledger(self, *arguments: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run `ledger …` against this stack."""
+        return subprocess.run(
+            [sys.executable, "-m", "infra.cli", *arguments],
+            env=self.environment,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def pid(self, name: str) -> int | None:
+        """The recorded pid of a server or process, None when it has none."""
+        record = read_record(self.settings.stack.dir / "run" / f"{name}.pid")
+        return record.pid if record else None
+
+    def unit(self, name: str) -> UnitState | None:
+        """What the supervisor last wrote about one unit."""
+        state = read_state(self.settings)
+        return next((u for u in state.units if u.name == name), None) if state else None
+
+    def component(self, name: str) -> Component:
+        """The stack component of that name, to stop it the way `ledger down` would."""
+        return next(c for c in stack_components(self.settings) if c.name == name)
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway's HTTPS base URL."""
+        return f"https://{self.settings.gateway.host}:{self.settings.gateway.https_port}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Trusts the certificate the stack generated for its gateway, and nothing else."""
+        certificate = self.settings.stack.dir / "nginx" / "tls" / "gateway.crt"
+        return ssl.create_default_context(cafile=str(certificate))
+
+
+def chaos_settings(folder: Path) -> Settings:
+    """Settings on free ports for every server and process, with the stack folder `folder`."""
+    ports = {name: free_port() for name in ("command", "query", "relay", "projector", "transfers")}
+    issuer_port = free_port()
+    base = Settings()
+    settings = base.model_copy(
+        update={
+            "postgres": PostgresSettings(
+                url=SecretStr(f"postgresql://ledger:ledger@127.0.0.1:{free_port()}/ledger")
+            ),
+            "mongodb": MongodbSettings(url=SecretStr(f"mongodb://127.0.0.1:{free_port()}/")),
+            "kafka": base.kafka.model_copy(
+                update={"bootstrap_servers": f"127.0.0.1:{free_port()}"}
+            ),
+            "redis": RedisSettings(url=SecretStr(f"redis://127.0.0.1:{free_port()}/0")),
+            # One client sends the whole workload: the per-client limit is not under test.
+            "ratelimit": RateLimitSettings(commands="100000/second", queries="100000/second"),
+            "stack": StackSettings(
+                dir=folder,
+                kafka_controller_port=free_port(),
+                ferretdb_debug_port=free_port(),
+                managed_servers="postgres,mongodb",
+            ),
+            "command": HttpServiceSettings(port=ports["command"]),
+            "query": base.query.model_copy(update={"port": ports["query"]}),
+            "relay": base.relay.model_copy(update={"port": ports["relay"]}),
+            "projector": base.projector.model_copy(update={"port": ports["projector"]}),
+            "transfers": base.transfers.model_copy(update={"port": ports["transfers"]}),
+            "gateway": GatewaySettings(
+                http_port=free_port(),
+                https_port=free_port(),
+                command_upstreams=f"127.0.0.1:{ports['command']}",
+                query_upstreams=f"127.0.0.1:{ports['query']}",
+                issuer_upstreams=f"127.0.0.1:{issuer_port}",
+            ),
+        }
+    )
+    issuer_url = f"http://127.0.0.1:{issuer_port}"
+    return with_local_issuer(
+        settings, issuer_url, issuer_port=issuer_port, token_lifetime_seconds=7_200
+    )
+
+
+def seed_installs(folder: Path) -> None:
+    """Copy the default stack's FerretDB build and Kafka jars, when it has them: building
+    and resolving them again takes a minute or two; their markers still let `up` check them."""
+    source = Settings().stack.dir
+    (folder / "bin").mkdir(parents=True, exist_ok=True)
+    for name in ("ferretdb", ".ferretdb-version"):
+        if (source / "bin" / name).exists():
+            shutil.copy2(source / "bin" / name, folder / "bin" / name)
+    if (source / "kafka" / "libs" / ".pom-sha256").exists():
+        shutil.copytree(source / "kafka" / "libs", folder / "kafka" / "libs")
+
+
+@contextmanager
+def own_stack() -> Iterator[ChaosStack]:
+    """Start a stack in a fresh temporary folder; always stop it and delete the folder."""
+    folder = Path(tempfile.mkdtemp(prefix="ledger-chaos-"))
+    folder.chmod(0o755)  # the postgres user must reach its data dir inside
+    seed_installs(folder)
+    settings = chaos_settings(folder)
+    stack = ChaosStack(settings, {**os.environ, **settings_environment(settings)})
+    try:
+        started = stack.ledger("up", "--detach", timeout=UP_SECONDS)
+        if started.returncode != 0:
+            raise RuntimeError(f"`ledger up --detach` failed:\n{started.stdout}{started.stderr}")
+        yield stack
+    finally:
+        stack.ledger("down", timeout=DOWN_SECONDS)
+        # The logs outlive the stack: they explain a failed check.
+        shutil.rmtree(LAST_LOGS, ignore_errors=True)
+        shutil.copytree(folder / "logs", LAST_LOGS, dirs_exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
