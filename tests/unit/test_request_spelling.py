@@ -6,12 +6,14 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.errors import CommitFailedError
 from fastapi import FastAPI
 from pydantic import ValidationError
 
 from command_api.schemas import DepositIn, OpenAccountIn
 from infra.http.openapi import without_null
 from infra.problems import install_problem_handlers
+from query_api.admin.problems import install_admin_problems
 from query_api.admin.schemas import ResetIn
 from tests.unit.test_openapi import APPS, SETTINGS
 
@@ -77,3 +79,21 @@ async def test_a_body_that_is_not_utf8_is_the_documented_validation_problem() ->
 
     assert response.status_code == 422
     assert response.json()["type"].endswith("/validation-error")
+
+
+async def test_a_reset_racing_a_rebalance_is_a_documented_conflict_not_a_failure() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_admin_problems(app)
+
+    @app.post("/reset")
+    async def reset() -> None:
+        """Commits offsets while a worker rejoins."""
+        raise CommitFailedError("the group has already rebalanced")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/reset")
+
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("/consumer-group-rebalanced")
