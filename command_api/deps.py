@@ -53,7 +53,11 @@ async def idempotency_key(
             min_length=1,
             max_length=MAX_KEY_LENGTH,
             pattern=r"^[\x21-\x7e]+$",
-            description="Makes a retried command return its first outcome (printable ASCII)",
+            description="Makes a retried command return its first outcome (printable ASCII). "
+            "The key belongs to its first request: reused with another method, path or body "
+            "it is refused with 422 `idempotency-key-reused` (the draft IETF "
+            "Idempotency-Key header's status), since answering with the first outcome would "
+            "misreport the second request.",
         ),
     ] = None,
 ) -> str | None:

@@ -80,6 +80,14 @@ CATALOGUE = (
         "Idempotency key reused with a different request",
         "This Idempotency-Key was first used with another method, path or body.",
     ),
+    # Domain rules without a problem type of their own (unfreezing an account that is not
+    # frozen, closing one with transfers pending) answer with the fallback: document it.
+    ProblemExample(
+        FALLBACK.status,
+        FALLBACK.slug,
+        FALLBACK.title,
+        "Account 3f1c2b4e-… is not frozen",
+    ),
 )
 
 

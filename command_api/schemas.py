@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 # A sane ceiling: 10^15 minor units is ten trillion in a two-decimal currency.
 MAX_AMOUNT = 10**15
@@ -23,6 +23,17 @@ class CommandIn(BaseModel):
     """Commands reject unknown fields so a typo never passes silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("amount", "overdraft_limit", mode="before", check_fields=False)
+    @classmethod
+    def whole_number(cls, value: object) -> object:
+        """`4161.0` as `4161`: JSON has one number type, and JSON Schema's `integer` (what
+        the document says) admits both spellings, so a client's serialiser may send either.
+        Any fraction is still refused (strict int); every amount we accept is below 2^53,
+        so none was rounded on the way."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 class OpenAccountIn(CommandIn):

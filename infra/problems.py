@@ -128,6 +128,24 @@ _TITLES = {
 }
 
 
+def unreadable_body(request: Request) -> JSONResponse:
+    """A body FastAPI could not even decode (not UTF-8): the same problem as malformed JSON.
+
+    FastAPI answers a JSON syntax error with a validation error (422) but bytes that are
+    not UTF-8 with a bare 400; to a client both are "the body is not JSON" (RFC 8259 JSON
+    is UTF-8), so both get the documented 422 `validation-error`. Our routes raise no 400.
+    """
+    errors = [{"location": ["body"], "message": "Body is not UTF-8 JSON", "type": "json_invalid"}]
+    return problem_response(
+        422,
+        "validation-error",
+        "The request is not valid",
+        "body: Body is not UTF-8 JSON",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render validation errors, HTTP errors and unexpected failures as problem details."""
 
@@ -152,6 +170,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:
+            return unreadable_body(request)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
         return problem_response(
             error.status_code,

@@ -29,6 +29,15 @@ from query_api.views.served import ReadStore, ServedProjection
 
 INT64_MAX = 2**63 - 1
 
+# OpenAPI cannot say that two parameters exclude each other, so each says it in words and
+# the operation documents the 422 `invalid-consistency-token` that enforces it.
+ONE_TOKEN = (
+    f"A request carries one token: a version (`{VERSION_HEADER}` or `min_version`) or a "
+    f"position (`{POSITION_HEADER}` or `min_position`), not both; a header and its query "
+    "parameter may both be given only with the same value. Otherwise: 422 "
+    "`invalid-consistency-token`."
+)
+
 
 def read_services(request: Request) -> ReadServices:
     """The read side's services, as the app's lifespan opened them (its state's one entry)."""
@@ -94,11 +103,12 @@ def consistency_token(
             ge=1,
             le=INT64_MAX,
             description="Wait until the view shows this version of the aggregate it is about "
-            "(the `version` of a command's answer). Single-aggregate views only.",
+            "(the `version` of a command's answer). Single-aggregate views only. " + ONE_TOKEN,
         ),
     ] = None,
     min_version: Annotated[
-        int | None, Query(ge=1, le=INT64_MAX, description=f"Same as `{VERSION_HEADER}`")
+        int | None,
+        Query(ge=1, le=INT64_MAX, description=f"Same as `{VERSION_HEADER}`. " + ONE_TOKEN),
     ] = None,
     header_position: Annotated[
         int | None,
@@ -107,11 +117,12 @@ def consistency_token(
             ge=1,
             le=INT64_MAX,
             description="Wait until the view reflects every event up to this global log "
-            "position (the `position` of a command's answer).",
+            "position (the `position` of a command's answer). " + ONE_TOKEN,
         ),
     ] = None,
     min_position: Annotated[
-        int | None, Query(ge=1, le=INT64_MAX, description=f"Same as `{POSITION_HEADER}`")
+        int | None,
+        Query(ge=1, le=INT64_MAX, description=f"Same as `{POSITION_HEADER}`. " + ONE_TOKEN),
     ] = None,
 ) -> ConsistencyToken | None:
     """The request's consistency token, if any."""

@@ -54,6 +54,10 @@ class PageSizeError(QueryError):
         self.maximum = maximum
 
 
+class AsOfPointError(QueryError):
+    """`as-of` names its point in time by exactly one of a version and a moment."""
+
+
 class ConsistencyTokenError(QueryError):
     """A consistency token that this view cannot honour, or two of them at once."""
 

@@ -60,6 +60,12 @@ PROBLEMS: dict[type[Exception], ProblemMapping] = {
         "Invalid consistency token",
         "This view spans many aggregates: give a position token, not a version.",
     ),
+    errors.AsOfPointError: ProblemMapping(
+        422,
+        "invalid-as-of-point",
+        "Invalid point in time",
+        "Give exactly one of version and at: each alone names the point in time.",
+    ),
     errors.UnknownEventTypeFilterError: ProblemMapping(
         422, "unknown-event-type", "Unknown event type", "unknown event type(s): MoneyPrinted"
     ),
@@ -91,9 +97,6 @@ def examples(mappings: Iterable[ProblemMapping]) -> tuple[ProblemExample, ...]:
     return tuple(ProblemExample(m.status, m.slug, m.title, m.example) for m in mappings)
 
 
-CATALOGUE = examples(PROBLEMS.values())
-
-
 CONSISTENCY_HEADER_DOC = {
     CONSISTENCY_HEADER: {
         "description": "`fresh`: the view reflects the request's consistency token (or there "
@@ -103,9 +106,22 @@ CONSISTENCY_HEADER_DOC = {
 }
 
 
-def query_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses of a query route: `X-Consistency`, and every problem it can answer."""
-    responses = problem_responses(*statuses, 503, 500, catalogue=CATALOGUE)
+def query_responses(
+    *statuses: int, refusals: Iterable[type[errors.QueryError]] = ()
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a query route: `X-Consistency`, and every problem it can answer.
+
+    `refusals` are the route's 422s beyond schema validation: rules JSON Schema cannot
+    express (two tokens at once, a cursor we did not issue...). Only those are listed, so
+    a client (and the contract test) can tell a documented refusal from a broken promise.
+    """
+    wanted = set(refusals)
+    catalogue = examples(
+        mapping
+        for error_type, mapping in PROBLEMS.items()
+        if mapping.status != 422 or error_type in wanted
+    )
+    responses = problem_responses(*statuses, 503, 500, catalogue=catalogue)
     if 404 in responses:  # a view missing after the wait says whether the wait ran out
         responses[404]["headers"] = CONSISTENCY_HEADER_DOC
     return {200: {"headers": CONSISTENCY_HEADER_DOC}, **responses}

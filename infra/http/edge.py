@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from infra.http.correlation import CorrelationIdMiddleware
 from infra.http.middleware import Header, ResponseHeadersMiddleware
+from infra.http.openapi import omit_null_from_parameters
 from infra.runtime.probes import RequestMetricsMiddleware, metrics_router
 from infra.security.auth import TokenVerifier, install_authentication
 from infra.security.ratelimit import RateLimiter, RateLimitMiddleware, classify_request
@@ -48,6 +49,7 @@ def install_edge(
 ) -> None:
     """Authenticate, rate-limit, add CORS (if configured) and headers, count and time requests."""
     install_authentication(app, settings.auth, verifier=verifier)
+    omit_null_from_parameters(app)
     if settings.ratelimit.enabled:
         app.add_middleware(
             RateLimitMiddleware,

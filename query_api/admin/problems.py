@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import CommitFailedError, KafkaConnectionError
 from fastapi import FastAPI
 from pymongo.errors import ConnectionFailure
 
@@ -36,6 +36,14 @@ ADMIN_PROBLEMS: dict[type[Exception], ProblemMapping] = {
         "workers-still-consuming",
         "Workers still consuming",
         "1 consumer(s) still in group 'projector.accounts_v1' after 8 s",
+    ),
+    # A worker rejoined the group while the reset committed its offsets (found by the
+    # contract test under load): nothing was committed, the operator may try again.
+    CommitFailedError: ProblemMapping(
+        409,
+        "consumer-group-rebalanced",
+        "Consumer group rebalanced",
+        "the group rebalanced while the offsets were committed; nothing changed, try again",
     ),
     NotRetryableError: ProblemMapping(
         422,

@@ -128,7 +128,7 @@ async def resume_projection(
 @router.post(
     "/{name}/reset",
     response_model=ResetOut,
-    responses=admin_responses(404, 409, 422),
+    responses=admin_responses(404, 409, 413, 422),
     summary="Replay a projection from a position",
 )
 async def reset_projection(name: Name, body: ResetIn, operations: Operations) -> ResetOut:
@@ -145,7 +145,7 @@ async def reset_projection(name: Name, body: ResetIn, operations: Operations) ->
     "/{name}/rebuild",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RebuildAcceptedOut,
-    responses=admin_responses(404, 409, 422),
+    responses=admin_responses(404, 409, 413, 422),
     summary="Rebuild a projection with zero downtime",
 )
 async def rebuild_projection(
@@ -191,7 +191,7 @@ async def list_dead_letters(
 @router.post(
     "/{name}/dead-letters/retry",
     response_model=RetryOut,
-    responses=admin_responses(404, 409, 422),
+    responses=admin_responses(404, 409, 413, 422),
     summary="Apply dead letters again",
 )
 async def retry_dead_letters(
@@ -214,7 +214,7 @@ async def retry_dead_letters(
 @router.post(
     "/{name}/dead-letters/discard",
     response_model=DiscardOut,
-    responses=admin_responses(404, 422),
+    responses=admin_responses(404, 413, 422),
     summary="Discard dead letters",
 )
 async def discard_dead_letters(

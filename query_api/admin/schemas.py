@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from projectors.operations.operations import ProjectionReport, RetryReport
 
@@ -133,12 +133,28 @@ class ProjectionList(BaseModel):
     items: list[ProjectionOut]
 
 
+JSON_SAFE_MAX = 2**53 - 1
+
+
 class ResetIn(BaseModel):
     """Where to replay from: the workers apply again every event after `to_position`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to_position": 0}]})
+    # strict: JSON's `false` or `"5"` is no position; the document says integer.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"to_position": 0}]}
+    )
 
-    to_position: int = Field(ge=0, le=INT64_MAX, description="0 replays the whole log")
+    # I-JSON (RFC 7493) integers: every client's JSON number type holds them exactly, so a
+    # generated client (or schemathesis, which compares as floats) agrees on the maximum.
+    to_position: int = Field(ge=0, le=JSON_SAFE_MAX, description="0 replays the whole log")
+
+    @field_validator("to_position", mode="before")
+    @classmethod
+    def whole_number(cls, value: object) -> object:
+        """`5.0` as `5`: JSON Schema's `integer` admits both spellings of one number."""
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return value
 
 
 class ResetOut(BaseModel):
@@ -165,7 +181,7 @@ class RebuildIn(BaseModel):
     """How long the old build stays after the switch (readers of a cached build finish)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 60.0}]}
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"grace_seconds": 60.0}]}
     )
 
     grace_seconds: float = Field(default=60.0, ge=0, le=MAX_GRACE_SECONDS)

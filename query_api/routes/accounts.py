@@ -8,7 +8,13 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from query_api.deps import Consistent, Page, Reader, ReadModels, visible_to
-from query_api.errors import AccountNotFoundError, InvalidRangeError
+from query_api.errors import (
+    AccountNotFoundError,
+    ConsistencyTokenError,
+    InvalidCursorError,
+    InvalidRangeError,
+    PageSizeError,
+)
 from query_api.parameters import CurrencyCode, StatusFilter, Timestamp
 from query_api.problems import query_responses
 from query_api.schemas.accounts import AccountOut, AccountPage, StatementLineOut, StatementPage
@@ -17,11 +23,13 @@ from query_api.views.served import ACCOUNTS
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
+PAGING = (InvalidCursorError, PageSizeError)
+
 
 @router.get(
     "",
     response_model=AccountPage,
-    responses=query_responses(422),
+    responses=query_responses(422, refusals=(*PAGING, ConsistencyTokenError)),
     summary="List accounts",
 )
 async def list_accounts(
@@ -58,7 +66,7 @@ async def list_accounts(
 @router.get(
     "/{account_id}",
     response_model=AccountOut,
-    responses=query_responses(404, 422),
+    responses=query_responses(404, 422, refusals=(ConsistencyTokenError,)),
     summary="Read an account's summary",
 )
 async def get_account(
@@ -79,7 +87,9 @@ async def get_account(
 @router.get(
     "/{account_id}/statement",
     response_model=StatementPage,
-    responses=query_responses(404, 422),
+    responses=query_responses(
+        404, 422, refusals=(*PAGING, InvalidRangeError, ConsistencyTokenError)
+    ),
     summary="Read an account's statement",
 )
 async def get_statement(

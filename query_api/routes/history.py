@@ -15,13 +15,19 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from prometheus_client import Gauge
+from pydantic import Field
 
-from domain.envelope import EventEnvelope
+from domain.envelope import EVENT_TOPICS, EventEnvelope
 from infra.eventstore.history import EventFilter, EventHistory, LogListener, UnknownEventTypeError
 from infra.security.auth import Principal, Scope, require_scope
 from projectors.projections import accounts as account_projection
 from query_api.deps import History, Listener, visible_to
-from query_api.errors import HistoryNotFoundError, InvalidRangeError, UnknownEventTypeFilterError
+from query_api.errors import (
+    AsOfPointError,
+    HistoryNotFoundError,
+    InvalidRangeError,
+    UnknownEventTypeFilterError,
+)
 from query_api.parameters import Timestamp
 from query_api.problems import query_responses
 from query_api.schemas.accounts import AccountOut
@@ -37,7 +43,16 @@ LogReader = Annotated[Principal, require_scope(Scope.EVENTS_READ, Scope.ALL_OWNE
 """The global log spans every owner: it needs `events:read` and `ledger:all-owners`."""
 HistoryReader = Annotated[Principal, require_scope(Scope.EVENTS_READ)]
 
-TypeFilter = Annotated[list[str] | None, Query(alias="type", description="Event type; repeat")]
+# The document lists the ledger's event types, so a generated client offers only those; a
+# name outside the list (sent anyway) is still answered with `unknown-event-type`, which
+# says what is known. An empty name is refused by validation: it names no type at all.
+EventTypeName = Annotated[
+    str, Field(min_length=1, json_schema_extra={"enum": sorted(EVENT_TOPICS)})
+]
+TypeFilter = Annotated[
+    list[EventTypeName] | None, Query(alias="type", description="Event type; repeat")
+]
+LOG_REFUSALS = (InvalidRangeError, UnknownEventTypeFilterError)
 AfterFilter = Annotated[
     int, Query(ge=0, le=2**63 - 1, description="Only events after this position")
 ]
@@ -75,7 +90,7 @@ def event_out(event: EventEnvelope) -> EventOut:
 @router.get(
     "/v1/events",
     response_model=EventPage,
-    responses=query_responses(422),
+    responses=query_responses(422, refusals=LOG_REFUSALS),
     summary="Read a page of the global log",
 )
 async def events_page(
@@ -100,7 +115,7 @@ async def events_page(
 @router.get(
     "/v1/events/stream",
     responses={
-        **query_responses(422),
+        **query_responses(422, refusals=LOG_REFUSALS),
         200: {"content": {"application/x-ndjson": {"example": json.dumps({"position": 41})}}},
     },
     response_class=StreamingResponse,
@@ -192,7 +207,7 @@ async def account_history(
 @router.get(
     "/v1/accounts/{account_id}/as-of",
     response_model=AccountOut,
-    responses=query_responses(404, 422),
+    responses=query_responses(404, 422, refusals=(AsOfPointError,)),
     summary="Read an account's state at a past version or moment",
 )
 async def account_as_of(
@@ -200,13 +215,21 @@ async def account_as_of(
     principal: HistoryReader,
     history: History,
     version: Annotated[
-        int | None, Query(ge=1, description="State right after this version")
+        int | None,
+        Query(ge=1, description="State right after this version. Give this or `at`, not both."),
     ] = None,
-    at: Annotated[Timestamp | None, Query(description="State at this moment (RFC 3339)")] = None,
+    at: Annotated[
+        Timestamp | None,
+        Query(description="State at this moment (RFC 3339). Give this or `version`, not both."),
+    ] = None,
 ) -> AccountOut:
-    """The account as it was, computed from its events (recorded time for `at`)."""
+    """The account as it was, computed from its events (recorded time for `at`).
+
+    Exactly one of `version` and `at` names the point in time; none or both is refused
+    with 422 `invalid-as-of-point` (OpenAPI cannot say "exactly one of two parameters").
+    """
     if (version is None) == (at is None):
-        raise InvalidRangeError("Give exactly one of version and at.")
+        raise AsOfPointError("Give exactly one of version and at: each alone names the point.")
     wanted = EventFilter(
         aggregate_id=account_id,
         recorded_to=at + timedelta(microseconds=1) if at is not None else None,

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from query_api.deps import Consistent, Reader, ReadModels, visible_to
-from query_api.errors import OwnerNotFoundError
+from query_api.errors import ConsistencyTokenError, OwnerNotFoundError
 from query_api.problems import query_responses
 from query_api.schemas.owners import PortfolioOut
 from query_api.views.documents import find_portfolio
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/owners", tags=["owners"])
 @router.get(
     "/{owner_id}/portfolio",
     response_model=PortfolioOut,
-    responses=query_responses(404, 422),
+    responses=query_responses(404, 422, refusals=(ConsistencyTokenError,)),
     summary="Read an owner's portfolio",
 )
 async def get_portfolio(

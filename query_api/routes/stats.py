@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from query_api.deps import Consistent, OverallReader, ReadModels
-from query_api.errors import InvalidRangeError
+from query_api.errors import ConsistencyTokenError, InvalidRangeError
 from query_api.parameters import CurrencyCode, IsoDate
 from query_api.problems import query_responses
 from query_api.schemas.stats import DailyVolumeOut, DailyVolumeReport
@@ -24,7 +24,7 @@ MAX_DAYS = 366
 @router.get(
     "/daily",
     response_model=DailyVolumeReport,
-    responses=query_responses(422),
+    responses=query_responses(422, refusals=(InvalidRangeError, ConsistencyTokenError)),
     summary="Daily volume per currency",
 )
 async def daily_volume(

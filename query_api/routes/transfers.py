@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from infra.security.auth import Principal
 from query_api.deps import Consistent, Reader, ReadModels, visible_to
-from query_api.errors import TransferNotFoundError
+from query_api.errors import ConsistencyTokenError, TransferNotFoundError
 from query_api.problems import query_responses
 from query_api.schemas.transfers import TransferOut
 from query_api.views.accounts import find_account
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
 @router.get(
     "/{transfer_id}",
     response_model=TransferOut,
-    responses=query_responses(404, 422),
+    responses=query_responses(404, 422, refusals=(ConsistencyTokenError,)),
     summary="Read a transfer's status",
 )
 async def get_transfer(
