@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.runtime.process import run_process, serve_app
+from infra.runtime.process import serve_api
 from infra.settings import Settings
 from query_api.app import create_app
 
@@ -10,13 +10,7 @@ from query_api.app import create_app
 def main() -> None:
     """Serve on the configured address until SIGTERM."""
     settings = Settings()
-    app = create_app(settings)
-    host, port = settings.query.host, settings.query.port
-    run_process(
-        "query-api",
-        lambda stop: serve_app(app, host, port, stop, http="httptools"),
-        loop="uvloop",
-    )
+    serve_api("query-api", create_app(settings), settings.query.host, settings.query.port)
 
 
 if __name__ == "__main__":

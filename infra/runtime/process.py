@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,6 +25,13 @@ from fastapi import FastAPI
 log = logging.getLogger(__name__)
 
 Work = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+Closing = TypeVar("Closing", bound=_Closable)
 EventLoop = Literal["asyncio", "uvloop"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -65,6 +72,27 @@ def configure_logging(service: str, level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def serve_api(service: str, app: FastAPI, host: str, port: int) -> None:
+    """Serve one HTTP process (uvloop, httptools) until SIGTERM, SIGINT or SIGHUP."""
+    run_process(
+        service, lambda stop: serve_app(app, host, port, stop, http="httptools"), loop="uvloop"
+    )
+
+
+def run_closing(
+    service: str,
+    resource: Callable[[], Closing],
+    work: Callable[[Closing, asyncio.Event], Awaitable[None]],
+) -> None:
+    """Open `resource()` on the process's loop, run `work(resource, stop)`, close it at the end."""
+
+    async def body(stop: asyncio.Event) -> None:
+        with contextlib.closing(resource()) as opened:
+            await work(opened, stop)
+
+    run_process(service, body)
 
 
 def run_process(service: str, work: Work, *, loop: EventLoop = "asyncio") -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from infra.eventstore.library import open_ledger
-from infra.runtime.process import run_process
+from infra.runtime.process import run_closing
 from infra.settings import Settings
 from infra.transfer_process.worker import run_with_probes
 
@@ -13,15 +11,11 @@ from infra.transfer_process.worker import run_with_probes
 def main() -> None:
     """Run the transfer process (active or standby) until SIGTERM."""
     settings = Settings()
-
-    async def work(stop: asyncio.Event) -> None:
-        ledger = open_ledger(settings)
-        try:
-            await run_with_probes(settings, ledger, stop)
-        finally:
-            ledger.close()
-
-    run_process("transfer-process", work)
+    run_closing(
+        "transfer-process",
+        lambda: open_ledger(settings),
+        lambda ledger, stop: run_with_probes(settings, ledger, stop),
+    )
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ keyed by where it sits in the log, with the raw key, value and headers as text.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from domain.envelope import EventEnvelope
+from projectors.engine.stores import CollectionStore
 from projectors.projections.projection import Document
 
 COLLECTION = "dead_letters"
@@ -57,16 +56,10 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-class DeadLetters:
+class DeadLetters(CollectionStore):
     """Records events that still fail after their retries."""
 
-    def __init__(
-        self,
-        database: AsyncDatabase[Document],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._collection = database[COLLECTION]
-        self._clock = clock
+    COLLECTION_NAME = COLLECTION
 
     async def record_event(
         self, projection: str, event: EventEnvelope, error: BaseException, attempts: int

@@ -7,14 +7,15 @@ updates only move a document forward, so it never undoes its successor's progres
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from projectors.engine.stores import Clock, CollectionStore, utc_now
 from projectors.engine.writers import Operation, in_small_updates
 from projectors.projections.projection import Document
 
@@ -42,16 +43,13 @@ def progress_id(projection: str, partition: int) -> str:
     return f"{projection}:{partition}"
 
 
-class ProgressStore:
+class ProgressStore(CollectionStore):
     """Writes progress after each batch, without upserts that could collide (ADR 0003)."""
 
-    def __init__(
-        self,
-        database: AsyncDatabase[Document],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._collection = database[COLLECTION]
-        self._clock = clock
+    COLLECTION_NAME = COLLECTION
+
+    def __init__(self, database: AsyncDatabase[Document], clock: Clock = utc_now) -> None:
+        super().__init__(database, clock)
         self._existing: set[str] = set()
 
     async def record(

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from projectors.engine.stores import CollectionStore
 from projectors.projections.projection import Document, Projection, collection_name
 
 COLLECTION = "projection_catalog"
@@ -172,16 +172,10 @@ def parse_entry(document: Document) -> CatalogEntry:
     )
 
 
-class ProjectionCatalog:
+class ProjectionCatalog(CollectionStore):
     """Reads and writes `projection_catalog`."""
 
-    def __init__(
-        self,
-        database: AsyncDatabase[Document],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._collection = database[COLLECTION]
-        self._clock = clock
+    COLLECTION_NAME = COLLECTION
 
     async def ensure(self, projection: Projection) -> CatalogEntry:
         """The projection's entry, created at its code's version when there is none yet."""

@@ -6,33 +6,21 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from infra.settings import (
-    PROJECT_ROOT,
-    GatewaySettings,
-    HttpServiceSettings,
-    MongodbSettings,
-    PostgresSettings,
-    RateLimitSettings,
-    RedisSettings,
     Settings,
-    StackSettings,
     settings_environment,
 )
 from infra.stack.component import Component
 from infra.stack.lifecycle import stack_components
 from infra.stack.processes import read_record
 from infra.stack.supervisor import UnitState, read_state
-from tests.auth_fixtures import with_local_issuer
-from tests.network import free_port
+from tests.own_stack import own_stack_settings, run_ledger
 
 UP_SECONDS = 600.0
 DOWN_SECONDS = 180.0
@@ -49,15 +37,7 @@ class ChaosStack:
 
     def ledger(self, *arguments: str, timeout: float) -> subprocess.CompletedProcess[str]:
         """Run `ledger …` against this stack."""
-        return subprocess.run(
-            [sys.executable, "-m", "infra.cli", *arguments],
-            env=self.environment,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_ledger(self.environment, *arguments, timeout=timeout)
 
     def pid(self, name: str) -> int | None:
         """The recorded pid of a server or process, None when it has none."""
@@ -86,45 +66,7 @@ class ChaosStack:
 
 def chaos_settings(folder: Path) -> Settings:
     """Settings on free ports for every server and process, with the stack folder `folder`."""
-    ports = {name: free_port() for name in ("command", "query", "relay", "projector", "transfers")}
-    issuer_port = free_port()
-    base = Settings()
-    settings = base.model_copy(
-        update={
-            "postgres": PostgresSettings(
-                url=SecretStr(f"postgresql://ledger:ledger@127.0.0.1:{free_port()}/ledger")
-            ),
-            "mongodb": MongodbSettings(url=SecretStr(f"mongodb://127.0.0.1:{free_port()}/")),
-            "kafka": base.kafka.model_copy(
-                update={"bootstrap_servers": f"127.0.0.1:{free_port()}"}
-            ),
-            "redis": RedisSettings(url=SecretStr(f"redis://127.0.0.1:{free_port()}/0")),
-            # One client sends the whole workload: the per-client limit is not under test.
-            "ratelimit": RateLimitSettings(commands="100000/second", queries="100000/second"),
-            "stack": StackSettings(
-                dir=folder,
-                kafka_controller_port=free_port(),
-                ferretdb_debug_port=free_port(),
-                managed_servers="postgres,mongodb",
-            ),
-            "command": HttpServiceSettings(port=ports["command"]),
-            "query": base.query.model_copy(update={"port": ports["query"]}),
-            "relay": base.relay.model_copy(update={"port": ports["relay"]}),
-            "projector": base.projector.model_copy(update={"port": ports["projector"]}),
-            "transfers": base.transfers.model_copy(update={"port": ports["transfers"]}),
-            "gateway": GatewaySettings(
-                http_port=free_port(),
-                https_port=free_port(),
-                command_upstreams=f"127.0.0.1:{ports['command']}",
-                query_upstreams=f"127.0.0.1:{ports['query']}",
-                issuer_upstreams=f"127.0.0.1:{issuer_port}",
-            ),
-        }
-    )
-    issuer_url = f"http://127.0.0.1:{issuer_port}"
-    return with_local_issuer(
-        settings, issuer_url, issuer_port=issuer_port, token_lifetime_seconds=7_200
-    )
+    return own_stack_settings(Settings(), folder, own_stores=True, token_lifetime_seconds=7_200)
 
 
 def seed_installs(folder: Path) -> None:

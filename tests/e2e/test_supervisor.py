@@ -13,28 +13,20 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from infra.settings import (
-    PROJECT_ROOT,
-    GatewaySettings,
-    HttpServiceSettings,
-    RedisSettings,
     Settings,
-    StackSettings,
     settings_environment,
 )
 from infra.stack.processes import is_running, read_record, wait_until
 from infra.stack.supervisor import UnitState, read_state
-from tests.auth_fixtures import with_local_issuer
-from tests.network import free_port
+from tests.own_stack import own_stack_settings, run_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -50,15 +42,8 @@ class SupervisedStack:
     environment: dict[str, str]
 
     def ledger(self, *arguments: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "infra.cli", *arguments],
-            env=self.environment,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        """Run `ledger …` against this stack."""
+        return run_ledger(self.environment, *arguments, timeout=timeout)
 
     def pid_path(self, name: str) -> Path:
         return self.settings.stack.dir / "run" / f"{name}.pid"
@@ -74,40 +59,11 @@ class SupervisedStack:
         return next(unit for unit in state.units if unit.name == name)
 
 
-def _own_stack_settings(module_settings: Settings, folder: Path) -> Settings:
-    issuer_port = free_port()
-    ports = {name: free_port() for name in ("command", "query", "relay", "projector", "transfers")}
-    settings = module_settings.model_copy(
-        update={
-            "kafka": module_settings.kafka.model_copy(
-                update={"bootstrap_servers": f"127.0.0.1:{free_port()}"}
-            ),
-            "redis": RedisSettings(url=SecretStr(f"redis://127.0.0.1:{free_port()}/0")),
-            "stack": StackSettings(
-                dir=folder, kafka_controller_port=free_port(), ferretdb_debug_port=free_port()
-            ),
-            "command": HttpServiceSettings(port=ports["command"]),
-            "query": module_settings.query.model_copy(update={"port": ports["query"]}),
-            "relay": module_settings.relay.model_copy(update={"port": ports["relay"]}),
-            "projector": module_settings.projector.model_copy(update={"port": ports["projector"]}),
-            "transfers": module_settings.transfers.model_copy(update={"port": ports["transfers"]}),
-            "gateway": GatewaySettings(
-                http_port=free_port(),
-                https_port=free_port(),
-                command_upstreams=f"127.0.0.1:{ports['command']}",
-                query_upstreams=f"127.0.0.1:{ports['query']}",
-                issuer_upstreams=f"127.0.0.1:{issuer_port}",
-            ),
-        }
-    )
-    return with_local_issuer(settings, f"http://127.0.0.1:{issuer_port}", issuer_port=issuer_port)
-
-
 @pytest.fixture(scope="module")
 def supervised(
     module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SupervisedStack]:
-    settings = _own_stack_settings(module_settings, tmp_path_factory.mktemp("stack"))
+    settings = own_stack_settings(module_settings, tmp_path_factory.mktemp("stack"))
     environment = {**os.environ, **settings_environment(settings)}
     stack = SupervisedStack(settings, environment)
     try:

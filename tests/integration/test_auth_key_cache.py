@@ -101,14 +101,23 @@ async def test_a_burst_on_a_cold_cache_with_the_issuer_process(base: Settings) -
     assert statuses == {200: BURST}
 
 
+async def keys_cached_then_expired(
+    api: httpx.AsyncClient, settings: Settings, issuer: InProcessIssuer
+) -> str:
+    """Let the API cache the keys, wait out their lifetime; a token it has not seen yet."""
+    assert await burst(api, await new_token(settings, issuer), 1) == {200: 1}
+    token = await new_token(settings, issuer)
+    # Waiting out a configured lifetime of 3 s, not guessing at an eventual state.
+    await asyncio.sleep(settings.auth.jwks_cache_seconds + 0.2)
+    return token
+
+
 async def test_a_burst_across_the_cache_expiry_is_served(base: Settings) -> None:
     settings = with_local_issuer(base, **SHORT_CACHE)
     async with issuer_in_process(settings) as issuer:
         to_issuer = CountingTransport(issuer.transport)
         async with http_client(protected_app(settings.auth, transport=to_issuer)) as api:
-            assert await burst(api, await new_token(settings, issuer), 1) == {200: 1}
-            token = await new_token(settings, issuer)
-            await asyncio.sleep(settings.auth.jwks_cache_seconds + 0.2)  # the keys expire
+            token = await keys_cached_then_expired(api, settings, issuer)
 
             statuses = await burst(api, token)
 
@@ -123,9 +132,7 @@ async def test_a_burst_after_expiry_with_the_issuer_down_is_served_from_the_last
     async with issuer_in_process(settings) as issuer:
         to_issuer = CountingTransport(issuer.transport)
         async with http_client(protected_app(settings.auth, transport=to_issuer)) as api:
-            assert await burst(api, await new_token(settings, issuer), 1) == {200: 1}
-            token = await new_token(settings, issuer)
-            await asyncio.sleep(settings.auth.jwks_cache_seconds + 0.2)
+            token = await keys_cached_then_expired(api, settings, issuer)
             to_issuer.down = True
 
             statuses = await burst(api, token)

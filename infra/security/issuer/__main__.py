@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.runtime.process import run_process, serve_app
+from infra.runtime.process import serve_api
 from infra.security.auth.errors import AuthError
 from infra.security.issuer.app import create_app
 from infra.settings import Settings
@@ -15,12 +15,7 @@ def main() -> None:
         app = create_app(settings)
     except AuthError as error:
         raise SystemExit(f"token issuer: {error}") from None
-    host, port = settings.auth.issuer_host, settings.auth.issuer_port
-    run_process(
-        "token-issuer",
-        lambda stop: serve_app(app, host, port, stop, http="httptools"),
-        loop="uvloop",
-    )
+    serve_api("token-issuer", app, settings.auth.issuer_host, settings.auth.issuer_port)
 
 
 if __name__ == "__main__":
