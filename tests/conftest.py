@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import psycopg
+import pymongo
 import pytest
 from psycopg import sql
 
@@ -49,6 +50,9 @@ def module_settings(stack: Settings) -> Iterator[Settings]:
     """Like `isolated_settings`, shared by the tests of one module."""
     with isolated(stack) as settings:
         yield settings
+
+
+DROP_READ_MODELS_SECONDS = 60
 
 
 @contextmanager
@@ -123,7 +127,10 @@ async def _drop_read_models(settings: Settings) -> None:
 
     client = make_client(settings.mongodb)
     try:
-        await client.drop_database(settings.mongodb.database)
+        # Bounded: a read store that stopped answering fails this test's teardown, instead
+        # of holding the whole suite until CI's limit.
+        with pymongo.timeout(DROP_READ_MODELS_SECONDS):
+            await client.drop_database(settings.mongodb.database)
     finally:
         await client.close()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
@@ -22,6 +22,8 @@ from infra.runtime.probes import probes_app
 from projectors.engine.dead_letters import DeadLetters
 from projectors.engine.metrics import ProjectorStatus
 from projectors.projections.projection import Document
+
+T = TypeVar("T")
 
 PROBE_TIMEOUT_SECONDS = 3.0
 READ_STORE_TIMEOUT_SECONDS = 1.0
@@ -49,23 +51,42 @@ class ReadStorePing:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._last: tuple[float, str] | None = None
-        self._pinging: asyncio.Task[str] | None = None
+        self._in_flight: dict[str, asyncio.Future[Any]] = {}
 
     async def status(self) -> str:
         """`ok`, or `unavailable: <why>`; at most `timeout_seconds` old news or late."""
         last = self._last
         if last is not None and self._clock() - last[0] < self._cache_seconds:
             return last[1]
-        pinging = self._pinging
+        try:
+            await self.within_deadline("ping", lambda: self._database.command("ping"))
+        except Exception as error:  # whatever the driver raises, the store did not answer
+            status = self._unavailable(error)
+        else:
+            status = READ_STORE_OK
+        self._last = (self._clock(), status)
+        return status
+
+    async def within_deadline(self, name: str, start: Callable[[], Awaitable[T]]) -> T:
+        """The answer of `start()` if it comes within the deadline, else TimeoutError.
+
+        A late command is never cancelled: cancelling closes the connection in the middle
+        of the command, and FerretDB v1 can leak the PostgreSQL connection it was using
+        (enough of those and every command waits forever: the wedge). The command goes on
+        in the background, and a later call waits on it instead of sending another.
+        """
+        running = self._in_flight.get(name)
         if (
-            pinging is None
-            or pinging.done()
-            or pinging.get_loop() is not asyncio.get_running_loop()
+            running is None
+            or running.done()
+            or running.get_loop() is not asyncio.get_running_loop()
         ):
-            pinging = asyncio.get_running_loop().create_task(self._ping(), name="read-store-ping")
-            self._pinging = pinging
-        # Shielded: a probe whose client hangs up does not cancel the ping others await.
-        return await asyncio.shield(pinging)
+            running = asyncio.ensure_future(start())
+            self._in_flight[name] = running
+        done, _ = await asyncio.wait({running}, timeout=self._timeout)
+        if not done:
+            raise TimeoutError
+        return cast(T, running.result())
 
     async def check(self) -> None:
         """Raise `NotReadyError` unless the read store answers."""
@@ -77,17 +98,6 @@ class ReadStorePing:
         """Another query timed out or lost its connection: remember the store as unavailable
         (without waiting for the next ping) and say so."""
         status = self._unavailable(error)
-        self._last = (self._clock(), status)
-        return status
-
-    async def _ping(self) -> str:
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._database.command("ping")
-        except Exception as error:  # whatever the driver raises, the store did not answer
-            status = self._unavailable(error)
-        else:
-            status = READ_STORE_OK
         self._last = (self._clock(), status)
         return status
 
@@ -105,8 +115,8 @@ async def pending_dead_letters(
     if status != READ_STORE_OK:
         return status, None  # do not wait on a store that just failed to answer a ping
     try:
-        pending = await asyncio.wait_for(
-            dead_letters.pending_by_projection(), READ_STORE_TIMEOUT_SECONDS
+        pending = await read_store.within_deadline(
+            "dead letters", dead_letters.pending_by_projection
         )
     except (ConnectionFailure, TimeoutError) as error:
         return read_store.did_not_answer(error), None  # since the last ping, it stopped
