@@ -207,10 +207,17 @@ def test_tail_prints_events_recorded_after_it_started(isolated_settings: Setting
         cwd=PROJECT_ROOT,
         env=environment,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(1.5)  # the follower has to be listening before we append
+        # The follower says when it listens; only then may we append (it may take seconds
+        # to start on a busy machine). readline returns "" if it exits instead.
+        assert follower.stderr is not None
+        said = follower.stderr.readline()
+        while said and "following after position" not in said:
+            said = follower.stderr.readline()
+        assert "following after position" in said, "the follower exited before it listened"
         ledger = open_ledger(isolated_settings)
         opened = ledger.open_account(uuid4(), "EUR", context=CommandContext(correlation_id=uuid4()))
         ledger.close()
