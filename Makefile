@@ -44,6 +44,7 @@ test: install ## Lint, then every test against the real stack (started if needed
 bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/ledger stack up
 	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks.system
 	$(BIN)/python -m tests.benchmarks.read_side
 	$(BIN)/python -m tests.benchmarks.export_history
 	$(BIN)/python -m tests.benchmarks.rebuild
