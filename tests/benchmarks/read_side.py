@@ -141,7 +141,7 @@ def main() -> int:
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "backlog": backlog}
     with isolated(Settings()) as settings:
         console.print(f"[dim]… loading {backlog:,} events with COPY[/dim]")
-        synthetic_log.load(settings, backlog, options.accounts)
+        synthetic_log.load(settings, backlog, options.accounts, mixed=True)
         result["raw_insert_docs_per_second"] = asyncio.run(raw_insert_rate(settings, backlog))
         console.print("[dim]… relay[/dim]")
         result["relay_events_per_second"] = asyncio.run(relay_backlog(settings, backlog))

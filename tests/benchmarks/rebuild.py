@@ -1,12 +1,14 @@
 """`python -m tests.benchmarks.rebuild`: rebuild throughput and how long the switch blocks readers.
 
-Loads a synthetic log (500,000 events over 5,000 accounts by default) into a fresh
-PostgreSQL database with COPY, then rebuilds `accounts` from it into a fresh MongoDB
-database with the code `ledger projections rebuild` runs, while a reader reads random
-accounts through the query API's `ReadStore` (the catalog lookup included) as fast as it
-can. Prints the rebuild's events/s, how long the projection's workers were held for the
-switch, and the reader's latency before, during and around the switch, plus the raw
-`insert_many` rate of the same server for the same number of documents as a reference.
+Loads a synthetic log of the whole-system mix (500,000 events over 5,000 accounts by
+default: deposits, withdrawals and transfers) into a fresh PostgreSQL database with COPY,
+then rebuilds `accounts` from it into a fresh MongoDB database with the code `ledger
+projections rebuild` runs, while a reader reads random accounts through the query API's
+`ReadStore` (the catalog lookup included) as fast as it can; then every other projection
+in turn (`--projections`), routed ones included. Prints each rebuild's events/s and how
+long the projection's workers were held for the switch, the reader's latency before,
+during and around the accounts switch, and the raw `insert_many` rate of the same server
+for the same number of documents as a reference.
 Never asserts a timing. Bounded by a deadline; the databases go afterwards.
 """
 
@@ -85,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--accounts", type=int, default=ACCOUNTS_COUNT)
     parser.add_argument("--page-size", type=int, default=5_000)
+    parser.add_argument(
+        "--projections", nargs="+", choices=sorted(PROJECTIONS), default=sorted(PROJECTIONS)
+    )
     options = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=120)
     try:
@@ -108,12 +113,16 @@ async def _run(options: argparse.Namespace, console: Console) -> None:
         )
         prepare_event_store(settings)
         console.print(f"[dim]… loading {options.events:,} events with COPY[/dim]")
-        synthetic_log.load(settings, options.events, options.accounts)
+        synthetic_log.load(settings, options.events, options.accounts, mixed=True)
         client = make_client(settings.mongodb)
         database = read_models(client, settings.mongodb)
         try:
             insert_rate = await _insert_many_rate(database, options.accounts)
-            await _rebuild_while_reading(settings, database, options, console, insert_rate)
+            if "accounts" in options.projections:
+                await _rebuild_while_reading(settings, database, options, console, insert_rate)
+            others = [name for name in options.projections if name != "accounts"]
+            if others:
+                console.print(await _rebuild_others(settings, database, options, others))
         finally:
             await client.drop_database(settings.mongodb.database)
             await client.close()
@@ -183,6 +192,34 @@ async def _rebuild_while_reading(
         f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs;"
         f" read failures: {reads.failures}"
     )
+
+
+async def _rebuild_others(
+    settings: Settings, database: object, options: argparse.Namespace, names: list[str]
+) -> Table:
+    """Rebuild each projection in turn, without readers: its rate and its hold."""
+    ops = ProjectionOperations(settings, database, PROJECTIONS)  # type: ignore[arg-type]
+    catalog = ProjectionCatalog(database)  # type: ignore[arg-type]
+    table = Table(title=f"rebuilds over {options.events:,} events")
+    for heading in ("projection", "events/s", "seconds", "workers held"):
+        table.add_column(heading, justify="right")
+    for name in names:
+        await catalog.ensure(PROJECTIONS[name])
+        async with open_history(settings) as history:
+            report = await ops.rebuild(
+                name,
+                history,
+                serving_indexes=SERVING_INDEXES.get(name, []),
+                grace=timedelta(0),
+                page_size=options.page_size,
+            )
+        table.add_row(
+            name,
+            f"{report.events_per_second:,.0f}",
+            f"{report.seconds:.1f}",
+            f"{report.hold_seconds * 1000:,.0f} ms",
+        )
+    return table
 
 
 async def _account_ids(settings: Settings) -> list[str]:

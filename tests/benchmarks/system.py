@@ -46,11 +46,14 @@ from tests.benchmarks.cpu import CLOCK_TICKS, PROC
 from tests.benchmarks.report import RESULTS_DIR
 from tests.chaos.stack import SCOPES, ChaosStack, own_stack
 from tests.chaos.workload import MIX, fetch_token, open_accounts
+from tests.integration import synthetic_log
 
 READ_BACK_SHARE = 0.25
 REQUEST_TIMEOUT_SECONDS = 30.0
 FRESH_READ_ATTEMPTS = 20
 DRAIN_SECONDS = 60.0
+# The slowest catch-up worth waiting for after a prefill.
+PREFILL_EVENTS_PER_SECOND = 1_000
 # FerretDB counts every command it answers, by command name.
 _FERRETDB_REQUESTS = re.compile(
     r'^ferretdb_client_requests_total\{[^}]*command="(\w+)"[^}]*\} (\S+)'
@@ -329,6 +332,21 @@ async def measure(stack: ChaosStack, options: argparse.Namespace, log: Console) 
     ) as client:
         token = await fetch_token(client, issued.client.client_id, issued.secret)
         client.headers["authorization"] = f"Bearer {token}"
+        if options.prefill_events:
+            log.print(
+                f"[dim]… storing {options.prefill_events:,} events over"
+                f" {options.prefill_accounts:,} accounts, then waiting for the read side[/dim]"
+            )
+            await asyncio.to_thread(
+                synthetic_log.load,
+                settings,
+                options.prefill_events,
+                options.prefill_accounts,
+                mixed=True,
+                seed=options.seed + 1,
+            )
+            waited = await drain(settings, options.prefill_events / PREFILL_EVENTS_PER_SECOND)
+            log.print(f"[dim]… the read side took {waited:,.0f} s to apply them[/dim]")
         log.print(f"[dim]… opening {options.accounts} accounts[/dim]")
         deadline = time.monotonic() + 600
         accounts, _ = await open_accounts(client, options.accounts, deadline)
@@ -393,6 +411,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--connections", type=int, default=256, help="the clients' pool")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--prefill-events",
+        type=int,
+        default=0,
+        help="events of the same mix stored (and projected) before measuring, e.g. 1000000",
+    )
+    parser.add_argument("--prefill-accounts", type=int, default=100_000)
     return parser.parse_args(argv)
 
 
