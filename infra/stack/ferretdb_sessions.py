@@ -4,7 +4,7 @@ FerretDB sends one prepared statement, `… WHERE _jsonb->$1 @> $2`, for an equa
 field, `_id` included. A generic plan of it knows neither the field nor the value, so no
 expression index can match it and the table is scanned; PostgreSQL switches a prepared
 statement to its generic plan when that looks no dearer than the custom ones, which on a
-small, young collection (a fresh rebuild generation) it does. So FerretDB's sessions, and
+small, young collection (a fresh rebuild generation) it can. So FerretDB's sessions, and
 only theirs (the event store's statements gain nothing from planning each time), plan
 every statement with its parameters.
 """
