@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 
 from infra.stack.component import UrlServer
 from infra.stack.errors import StackError
+from infra.stack.ferretdb_sessions import ferretdb_postgresql_url
 from infra.stack.layout import Endpoint
 from infra.stack.processes import run_command
 
@@ -90,11 +91,14 @@ class MongoWire(UrlServer):
         ]
 
     def environment(self) -> dict[str, str]:
-        """The PostgreSQL URL, and belt and braces against telemetry (the flag, the opt-out)."""
+        """The PostgreSQL URL (with FerretDB's session settings), and belt and braces against
+        telemetry (the flag, the opt-out)."""
         return {
             **os.environ,
             "DO_NOT_TRACK": "1",
-            "FERRETDB_POSTGRESQL_URL": self.settings.postgres.url.get_secret_value(),
+            "FERRETDB_POSTGRESQL_URL": ferretdb_postgresql_url(
+                self.settings.postgres.url.get_secret_value()
+            ),
         }
 
     def health(self) -> bool:

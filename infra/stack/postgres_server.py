@@ -20,6 +20,8 @@ from infra.stack.layout import write_if_changed
 from infra.stack.processes import run_command
 
 SYSTEM_USER = "postgres"
+# GIN companions for FerretDB's indexes (ADR 0010); needs the superuser (an event trigger).
+READ_STORE_INDEXES_SQL = Path(__file__).with_name("read_store_indexes.sql")
 # Used when the postgres user cannot reach the stack dir (a clone under /root, say).
 FALLBACK_ROOT = Path("/var/lib/ledger-stack")
 # The kernel limits a unix socket path to 107 bytes; stay clear of it.
@@ -99,19 +101,34 @@ class PostgreSQL(UrlServer):
             return False
 
     def ensure(self) -> None:
-        """Create the role (LOGIN, CREATEDB) and database from the URL, when missing."""
+        """Create the role and database from the URL when missing; keep the read-store indexes.
+
+        FerretDB keeps the read store in the same database (`mongo_wire`), so that database
+        gets the event trigger that gives every FerretDB index a GIN companion its SQL can
+        use (`read_store_indexes.sql`, ADR 0010), and the companions of indexes made before.
+        """
         parts = urlsplit(self.url)
         role, password = unquote(parts.username or "ledger"), unquote(parts.password or "")
         database = parts.path.lstrip("/") or role
-        psql = [
+        log = self.paths.log("postgres-setup")
+        bootstrap = self._psql(
+            "postgres",
+            *("-v", f"role={role}", "-v", f"password={password}", "-v", f"database={database}"),
+        )
+        run_command(self.name, bootstrap, log, stdin_text=_BOOTSTRAP_SQL)
+        indexes = self._psql(database, "--single-transaction")
+        run_command(self.name, indexes, log, stdin_text=READ_STORE_INDEXES_SQL.read_text())
+
+    def _psql(self, database: str, *options: str) -> list[str]:
+        """psql as the superuser over the unix socket, reading its script from stdin."""
+        return [
             *_as_postgres(),
             str(self.bin_dir / "psql"),
-            *("-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"),
+            *("-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database),
             *("-h", str(self.socket_dir), "-p", str(self.endpoint.port)),
-            *("-v", f"role={role}", "-v", f"password={password}", "-v", f"database={database}"),
+            *options,
             *("-f", "-"),
         ]
-        run_command(self.name, psql, self.paths.log("postgres-setup"), stdin_text=_BOOTSTRAP_SQL)
 
     @property
     def base_dir(self) -> Path:

@@ -10,6 +10,9 @@ FerretDB v1 (SQLite) checks an update's filter and writes the document in two st
 there the guard only holds while one writer at a time writes a document: the worker sees
 to that (`projectors.engine.routing`). It also hangs a database for good when about a
 hundred update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`.
+
+Documents are read back one `_id` equality each (`find_by_ids`), never with `$in`, which
+FerretDB v1 serves by reading the whole collection (ADR 0010).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from domain.envelope import EventEnvelope
+from infra.readstore.lookups import find_by_ids
 from projectors.projections.projection import (
     Apply,
     Document,
@@ -139,8 +143,7 @@ class GuardedDocuments:
     ) -> tuple[int, set[str]]:
         """One unordered bulk write; returns (documents written, documents to fold again)."""
         current = {
-            document["_id"]: document
-            async for document in self._collection.find({"_id": {"$in": list(pending)}})
+            document["_id"]: document for document in await find_by_ids(self._collection, pending)
         }
         operations: list[InsertOne[Document] | ReplaceOne[Document]] = []
         touched: set[str] = set()
@@ -331,7 +334,7 @@ class LookupWriter(_GuardedWriter[LookupProjection]):
             field = self._projection.lookup_field
             fetched = {
                 str(mapping["_id"]): str(mapping[field])
-                async for mapping in self._lookup.find({"_id": {"$in": missing}})
+                for mapping in await find_by_ids(self._lookup, missing)
             }
             found.update(fetched)
             self._cache(fetched)

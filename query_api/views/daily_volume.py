@@ -1,15 +1,20 @@
 """Daily volume per currency: the per-account parts of `daily_volume` summed per day.
 
-FerretDB v1 computes only the first accumulator of a `$group` stage and returns 0 for
-the others (FerretDB issue #4616), so each figure is its own `$match` + `$group` with one
-`$sum`; the eight pipelines run concurrently. That is correct on MongoDB as well.
+Each day is read with its own equality filter, `{"day": ...}` (and the currency, if
+asked), and the parts are summed here. A day range (`$gte`/`$lte`) is never passed on to
+PostgreSQL by FerretDB v1, which then reads the whole collection, once per pipeline; an
+equality on `day` is served by the index on `(day, currency)` on either server (ADR 0010).
+Summing here also avoids FerretDB v1's `$group`, which computes only its first accumulator
+(FerretDB issue #4616).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -44,45 +49,53 @@ class DailyTotals:
         return self.transfers.amount - self.reversals.amount
 
 
+MAX_CONCURRENT_DAYS = 8
+"""Days read at once: hides round trips without taking all of the server's connections."""
+
+
 async def daily_totals(
     store: ReadStore, currency: str | None, first: date, last: date
 ) -> list[DailyTotals]:
     """Totals for every (currency, day) with movements in `[first, last]`, by day then currency."""
-    match: Document = {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
-    if currency is not None:
-        match["currency"] = currency
-    figures = [(measure, figure) for measure in MEASURES for figure in FIGURES]
     collection = await store.collection(DAILY_VOLUME)
-    sums = await asyncio.gather(
-        *(_sum(collection, match, f"${measure}.{figure}") for measure, figure in figures)
-    )
-    by_figure = dict(zip(figures, sums, strict=True))
-    groups = sorted({group for totals in sums for group in totals}, key=lambda g: (g[1], g[0]))
+    gate = asyncio.Semaphore(MAX_CONCURRENT_DAYS)
+
+    async def one_day(day: date) -> list[DailyTotals]:
+        async with gate:
+            return await _day_totals(collection, currency, day)
+
+    days = await asyncio.gather(*(one_day(day) for day in _days(first, last)))
+    return [totals for day in days for totals in day]
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+async def _day_totals(
+    collection: AsyncCollection[Document], currency: str | None, day: date
+) -> list[DailyTotals]:
+    """One day's totals per currency, by currency, summed over the accounts' parts."""
+    query: Document = {"day": day.isoformat()}
+    if currency is not None:
+        query["currency"] = currency
+    fields = {"_id": 0, "currency": 1, **{measure: 1 for measure in MEASURES}}
+    sums: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+    async for part in collection.find(query, fields):
+        for measure in MEASURES:
+            for figure in FIGURES:
+                sums[part["currency"]][measure, figure] += int(part[measure][figure])
     return [
         DailyTotals(
             currency,
-            date.fromisoformat(day),
+            day,
             *(
-                Movement(
-                    by_figure[measure, "count"].get((currency, day), 0),
-                    by_figure[measure, "amount"].get((currency, day), 0),
-                )
+                Movement(totals[measure, "count"], totals[measure, "amount"])
                 for measure in MEASURES
             ),
         )
-        for currency, day in groups
+        for currency, totals in sorted(sums.items())
     ]
-
-
-async def _sum(
-    collection: AsyncCollection[Document], match: Document, path: str
-) -> dict[tuple[str, str], int]:
-    pipeline: list[Document] = [
-        {"$match": match},
-        {"$group": {"_id": {"currency": "$currency", "day": "$day"}, "total": {"$sum": path}}},
-    ]
-    cursor = await collection.aggregate(pipeline)
-    return {
-        (group["_id"]["currency"], group["_id"]["day"]): int(group["total"])
-        async for group in cursor
-    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from query_api.views.pages import Keyset
+from query_api.views.pages import Keyset, conjunction
 
 T = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -29,3 +29,19 @@ def test_the_key_of_a_document_follows_the_order_fields() -> None:
     order = Keyset(("occurred_at", "version"), (datetime, int), descending=True)
 
     assert order.key_of({"version": 3, "occurred_at": T, "amount": 1}) == (T, 3)
+
+
+def test_a_later_page_keeps_the_query_equality_at_the_top_level() -> None:
+    # FerretDB v1 passes on to PostgreSQL only top-level equalities: under `$and` the
+    # owner's index would not be used and every later page would read the collection.
+    assert conjunction({"owner_id": "o"}, {"_id": {"$gt": "m"}}) == {
+        "owner_id": "o",
+        "_id": {"$gt": "m"},
+    }
+
+
+def test_filters_on_the_same_field_are_still_both_applied() -> None:
+    query = {"occurred_at": {"$gte": T}}
+    after = {"occurred_at": {"$lt": T}}
+
+    assert conjunction(query, after) == {"$and": [query, after]}
