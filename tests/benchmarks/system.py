@@ -70,6 +70,8 @@ class Window:
     visible_ms: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     never_fresh: int = 0
+    settled: float = 0.0
+    """Seconds from the first command until the last answer and read-back."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class RateResult:
     visible_p99_ms: float
     reads_never_fresh: int
     lag_events_at_end: int
+    counted_seconds: float
     seconds_to_drain: float
     cpu_ms_per_command: dict[str, float]
     read_store_commands_per_command: dict[str, float]
@@ -215,6 +218,7 @@ class Traffic:
             task.add_done_callback(tasks.discard)
         window.seconds = time.perf_counter() - started
         await asyncio.gather(*tasks)
+        window.settled = time.perf_counter() - started
         return window
 
     async def _one(self, window: Window) -> None:
@@ -312,6 +316,7 @@ def summarise(
         visible_p99_ms=percentile(window.visible_ms, 0.99),
         reads_never_fresh=window.never_fresh,
         lag_events_at_end=lag,
+        counted_seconds=window.settled,
         seconds_to_drain=drained,
         cpu_ms_per_command=cpu,
         read_store_commands_per_command=commands,
@@ -392,6 +397,9 @@ def rate_table(result: RateResult) -> Table:
     table.add_row(
         "lag at the end, events (then drained in)",
         f"{result.lag_events_at_end:,} ({result.seconds_to_drain:.1f} s)",
+    )
+    table.add_row(
+        "counters read over, s (sending, then the last answers)", f"{result.counted_seconds:.1f}"
     )
     for name, ms in sorted(result.cpu_ms_per_command.items(), key=lambda item: -item[1]):
         table.add_row(f"CPU ms per command: {name}", f"{ms:.2f}")
