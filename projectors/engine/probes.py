@@ -4,6 +4,8 @@
 back), and says whether the read store answers: `read_store` is `ok` or `unavailable: …`,
 as on the query API, from a ping bounded by `READ_STORE_TIMEOUT_SECONDS` and remembered
 for `READ_STORE_CACHE_SECONDS` so that probes stay cheap. `/ready` answers 503 then.
+So a read store that is down, or up but wedged (it accepts connections and never
+answers), shows as unavailable within about three seconds.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class ReadStorePing:
             or running.get_loop() is not asyncio.get_running_loop()
         ):
             running = asyncio.ensure_future(start())
+            # A late command ends by itself: at the client's deadline at the latest
+            # (`infra.readstore.client`); its error then matters to nobody.
+            running.add_done_callback(_ignore_outcome)
             self._in_flight[name] = running
         done, _ = await asyncio.wait({running}, timeout=self._timeout)
         if not done:
@@ -105,6 +110,11 @@ class ReadStorePing:
         if isinstance(error, TimeoutError):
             return f"unavailable: no answer within {self._timeout:g} s"
         return f"unavailable: {type(error).__name__}"
+
+
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so that asyncio does not log it as forgotten
 
 
 async def pending_dead_letters(
