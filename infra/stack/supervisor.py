@@ -135,7 +135,7 @@ class Supervisor:
         }
         self._restarts = {name: _Restarts() for name in self._units}
         self._started_at = time.time()
-        # Room for a late probe per server still finishing (each has its own timeouts).
+        # One probe per server at a time, and room for one still ending after a restart.
         self._probes = ThreadPoolExecutor(2 * len(self._servers) or 1, "probe")
         self._restarters = ThreadPoolExecutor(len(self._servers) or 1, "restart")
 
@@ -215,11 +215,13 @@ class Supervisor:
             return
         if restarts.probe.done():
             healthy = restarts.probe.exception() is None and restarts.probe.result()
+            restarts.probe = None
         elif now - restarts.probe_started >= PROBE_DEADLINE_SECONDS:
-            healthy = False  # its thread ends by itself: every health check has timeouts
+            # Late: a failure now, and another each deadline it stays late. It is never
+            # sent again meanwhile, so a health check that hangs holds one thread, not all.
+            healthy, restarts.probe_started = False, now
         else:
             return
-        restarts.probe = None
         restarts.failed_probes = 0 if healthy else restarts.failed_probes + 1
         self._units[server.name].failed_probes = restarts.failed_probes
         # A server whose process is gone will not come back by waiting: only a live
@@ -236,6 +238,7 @@ class Supervisor:
         restarts.not_before = now + restarts.backoff
         restarts.backoff = min(restarts.backoff * 2, MAX_BACKOFF_SECONDS)
         restarts.restart_reason = reason
+        restarts.probe = None  # a late one ends with the server it waits on
         restarts.restart = self._restarters.submit(_restart, server)
 
     def _restart_finished(self, server: Component, restart: Future[None], now: float) -> None:

@@ -14,7 +14,13 @@ from infra.stack.layout import Endpoint, StackPaths
 from infra.stack.mongo_wire import MongoWire
 from infra.stack.postgres_server import PostgreSQL
 from infra.stack.processes import start_process, stop_process, wait_until
-from infra.stack.supervisor import PROBE_INTERVAL_SECONDS, Supervisor, UnitState, read_state
+from infra.stack.supervisor import (
+    PROBE_DEADLINE_SECONDS,
+    PROBE_INTERVAL_SECONDS,
+    Supervisor,
+    UnitState,
+    read_state,
+)
 
 
 def _settings(folder: Path, managed: str = "") -> Settings:
@@ -57,6 +63,8 @@ class _FakeServer(Component):
         self.hold_up = threading.Event()
         self.hold_up.set()
         self.in_up = threading.Event()
+        self.health_released = threading.Event()
+        self.health_released.set()
 
     @property
     def endpoint(self) -> Endpoint:
@@ -70,6 +78,7 @@ class _FakeServer(Component):
 
     def health(self) -> bool:
         self.probes += 1
+        assert self.health_released.wait(30), "the test never released the health check"
         return self.answers
 
     def live(self) -> None:
@@ -93,6 +102,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[Settings, list[_FakeServer]]]:
     yield settings, made
     for server in made:
         server.hold_up.set()
+        server.health_released.set()
         stop_process(server.pid_path, 5)
 
 
@@ -174,4 +184,25 @@ def test_other_servers_are_still_probed_while_one_restarts(
     assert not slow.hold_up.is_set() and slow.starts == 0  # the restart is still under way
     slow.hold_up.set()
     _until(supervisor, 1_010.0, lambda: slow.starts == 1, "the restart to end")
+    supervisor.close()
+
+
+def test_a_probe_that_hangs_fails_at_each_deadline_and_is_never_sent_twice(
+    servers: tuple[Settings, list[_FakeServer]],
+) -> None:
+    settings, (hung, _) = servers
+    hung.live()
+    hung.health_released.clear()  # a health check that never returns (until the test ends)
+    supervisor = _supervisor(settings, [hung])
+    now = 1_000.0
+    _until(supervisor, now, lambda: hung.probes == 1, "the first probe")
+
+    for failed in (1, 2):
+        now += PROBE_DEADLINE_SECONDS
+        _until(supervisor, now, lambda f=failed: _failed(settings) == f, "a late probe")  # type: ignore[misc]
+    now += PROBE_DEADLINE_SECONDS
+    _until(supervisor, now, lambda: hung.starts == 1, "the restart")
+
+    assert hung.probes == 1
+    hung.health_released.set()
     supervisor.close()
