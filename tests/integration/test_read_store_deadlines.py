@@ -7,6 +7,7 @@ it on purpose, and the shared one serves every other test.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from pymongo.errors import ConnectionFailure, NetworkTimeout
 
 from infra.readstore.client import make_client
 from infra.settings import Settings, settings_environment
+from projectors.projections.registry import PROJECTIONS
 from tests.own_read_store import own_read_store, send_wedging_bulk
 from tests.own_stack import run_ledger
 from tests.unit.query_api.harness import query_client
@@ -136,3 +138,16 @@ def test_projections_status_says_the_read_store_is_unavailable_while_it_is_wedge
 
     assert shown.returncode == 1, shown.stdout + shown.stderr
     assert "error: the read store is unavailable" in shown.stderr
+
+
+def test_projections_status_shows_every_projection_when_the_read_store_answers(
+    isolated_settings: Settings,
+) -> None:
+    shown = run_ledger(
+        {**os.environ, **settings_environment(isolated_settings)},
+        *("projections", "status", "--json"),
+        timeout=120,
+    )
+
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert {report["name"] for report in json.loads(shown.stdout)} == set(PROJECTIONS)
