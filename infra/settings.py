@@ -34,6 +34,10 @@ class MongodbSettings(BaseModel):
 
     url: SecretStr = SecretStr("mongodb://127.0.0.1:57017/")
     database: str = "ledger"
+    # Every call to the read store fails after this long without an answer (see
+    # `infra.readstore.client`); rebuilds and index builds get the longer deadline.
+    deadline_seconds: float = Field(default=10.0, gt=0)
+    maintenance_deadline_seconds: float = Field(default=600.0, gt=0)
 
 
 class RedisSettings(BaseModel):

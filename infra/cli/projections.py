@@ -16,21 +16,24 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from pymongo.errors import ConnectionFailure
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
 
 from infra.cli.projection_display import RebuildBar, countdown, status_table
-from infra.cli.support import errors, run_command, settings_of
+from infra.cli.support import ReadStoreUnavailableError, errors, run_command, settings_of
 from infra.eventstore.history import open_history
-from infra.readstore.client import make_client, read_models
+from infra.readstore.client import maintenance_client, make_client, read_models
 from infra.settings import Settings
 from projectors.engine.groups import GroupStillActiveError
+from projectors.engine.probes import READ_STORE_OK, ReadStorePing
 from projectors.operations.indexes import serving_indexes
 from projectors.operations.operations import (
     NotRetryableError,
     OperationInProgressError,
     ProjectionOperations,
+    ProjectionReport,
     UnknownProjectionError,
 )
 from projectors.operations.rebuild import RebuildInterruptedError
@@ -42,6 +45,8 @@ app.add_typer(letters_app, name="dead-letters")
 console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The projection (see `status`)")]
+# A wedged read store takes no time to refuse and forever to answer: ask it first, briefly.
+STATUS_PING_SECONDS = 2.0
 REFUSALS: tuple[type[Exception], ...] = (
     UnknownProjectionError,
     OperationInProgressError,
@@ -51,9 +56,12 @@ REFUSALS: tuple[type[Exception], ...] = (
 
 
 @asynccontextmanager
-async def operations(settings: Settings) -> AsyncIterator[ProjectionOperations]:
-    """The operator commands over the configured stores."""
-    client = make_client(settings.mongodb)
+async def operations(
+    settings: Settings, *, maintenance: bool = False
+) -> AsyncIterator[ProjectionOperations]:
+    """The operator commands over the configured stores (`maintenance`: with the longer
+    deadline a rebuild's index builds need, see `infra.readstore.client`)."""
+    client = maintenance_client(settings.mongodb) if maintenance else make_client(settings.mongodb)
     try:
         yield ProjectionOperations(settings, read_models(client, settings.mongodb), PROJECTIONS)
     finally:
@@ -74,28 +82,50 @@ def status(
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
-    """Every projection: version, state, position, lag, rate, workers, dead letters."""
+    """Every projection: version, state, position, lag, rate, workers, dead letters.
+
+    Says within `STATUS_PING_SECONDS` when the read store does not answer (down or wedged),
+    and exits 1; `--watch` shows it and keeps watching.
+    """
     settings = settings_of(context)
 
     async def work() -> None:
         async with operations(settings) as ops:
-            if as_json:
-                reports = await ops.status()
-                console.print_json(json.dumps([r.to_json() for r in reports], default=str))
-                return
+            ping = ReadStorePing(ops.database, timeout_seconds=STATUS_PING_SECONDS, cache_seconds=0)
             if not watch:
-                console.print(status_table(await ops.status()))
-                for report in await ops.status():
+                reports = await _reports(ops, ping)
+                if as_json:
+                    console.print_json(json.dumps([r.to_json() for r in reports], default=str))
+                    return
+                console.print(status_table(reports))
+                for report in reports:
                     if report.message:
                         errors.print(f"[red]{report.name}:[/] {report.message}")
                 return
-            with Live(status_table(await ops.status()), console=console) as live:
+            with Live(await _status_view(ops, ping), console=console) as live:
                 while True:
                     await asyncio.sleep(interval)
-                    live.update(status_table(await ops.status()))
+                    live.update(await _status_view(ops, ping))
 
     with contextlib.suppress(KeyboardInterrupt):
         _run(work)
+
+
+async def _reports(ops: ProjectionOperations, ping: ReadStorePing) -> list[ProjectionReport]:
+    """Every projection's report, once the read store answers a ping in time."""
+    answer = await ping.status()
+    if answer != READ_STORE_OK:
+        raise ReadStoreUnavailableError(answer)
+    return await ops.status()
+
+
+async def _status_view(ops: ProjectionOperations, ping: ReadStorePing) -> RenderableType:
+    try:
+        return status_table(await _reports(ops, ping))
+    except ReadStoreUnavailableError as error:
+        return f"[red]the read store is {error}[/]"
+    except ConnectionFailure as error:  # it answered the ping, then stopped
+        return f"[red]the read store is unavailable:[/] {str(error).splitlines()[0]}"
 
 
 # -- pause, resume, reset ---------------------------------------------------------------
@@ -177,7 +207,10 @@ def rebuild(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with operations(settings) as ops, open_history(settings) as history:
+        async with (
+            operations(settings, maintenance=True) as ops,
+            open_history(settings) as history,
+        ):
             with RebuildBar(name) as bar:
                 try:
                     report = await ops.rebuild(

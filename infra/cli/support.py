@@ -25,6 +25,10 @@ def settings_of(context: typer.Context) -> Settings:
     return settings
 
 
+class ReadStoreUnavailableError(Exception):
+    """The read store did not answer a ping in time (down, or up but wedged)."""
+
+
 class UsageError(Exception):
     """Bad input: shown as one line, exit status 2."""
 
@@ -43,6 +47,9 @@ def run_command(
         raise typer.Exit(2) from None
     except psycopg.OperationalError as error:
         errors.print(f"[red]error:[/] cannot reach the event store: {str(error).splitlines()[0]}")
+        raise typer.Exit(1) from None
+    except ReadStoreUnavailableError as error:
+        errors.print(f"[red]error:[/] the read store is {error}")
         raise typer.Exit(1) from None
     except PyMongoError as error:
         errors.print(f"[red]error:[/] cannot reach the read store: {str(error).splitlines()[0]}")

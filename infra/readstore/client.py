@@ -20,14 +20,57 @@ log = logging.getLogger(__name__)
 DURABLE = WriteConcern(w="majority", j=True)
 
 
-def make_client(settings: MongodbSettings) -> AsyncMongoClient[dict[str, Any]]:
-    """A client for the read store (it connects lazily, on first use)."""
+# Connecting and finding the server have their own bound: a server that does not even
+# accept the connection is not worth waiting for longer, whatever a command may take.
+CONNECT_SECONDS = 5.0
+
+
+def make_client(
+    settings: MongodbSettings, *, deadline_seconds: float | None = None
+) -> AsyncMongoClient[dict[str, Any]]:
+    """A client for the read store (it connects lazily, on first use) whose every call has a
+    deadline: `settings.deadline_seconds`, or `deadline_seconds` when given.
+
+    A call that gets no answer in time raises `NetworkTimeout`, a `ConnectionFailure`,
+    which every caller already handles as "the read store is unavailable": the projector
+    keeps its batch uncommitted and applies it again (the writes are idempotent), the query
+    API answers 503 `read-store-unavailable`, `ledger` prints one line and exits 1.
+
+    Why the socket timeout and not PyMongo's client-side operation timeout (`timeoutMS`):
+    - `timeoutMS` sends `maxTimeMS` with each command. FerretDB v1 honours it in `find`,
+      `aggregate` and `findAndModify` by cancelling the command inside the server, in the
+      middle of its PostgreSQL query: the in-flight cancellation we once suspected of
+      leaking its PostgreSQL connections (`projectors.engine.probes`). Tried here: 480
+      commands cut short that way, and 1,200 by a socket timeout or an asyncio
+      cancellation, all left it answering; the wedge we can reproduce is the 50-statement
+      bulk (`tests/own_read_store.py`). Still, nothing is cancelled inside the server.
+    - A socket timeout only makes the client stop waiting and close its connection.
+      FerretDB v1 runs each connection's commands one after another and does not read the
+      socket while a command runs, so it does not see the close: the command runs to its
+      end and only its reply is lost (a cursor it left open is closed with the
+      connection). `tests/integration/test_read_store_deadlines.py` checks that the server
+      still answers after hundreds of commands abandoned that way.
+    - `timeoutMS` expiring on the server raises `ExecutionTimeout`, which is not a
+      `ConnectionFailure`: the query API would answer 500 where 503 is the truth.
+    """
+    deadline = settings.deadline_seconds if deadline_seconds is None else deadline_seconds
+    deadline_ms = round(deadline * 1000)
+    connect_ms = round(CONNECT_SECONDS * 1000)
     return AsyncMongoClient(
         settings.url.get_secret_value(),
         tz_aware=True,
-        serverSelectionTimeoutMS=5_000,
         uuidRepresentation="standard",
+        socketTimeoutMS=deadline_ms,  # waiting for a reply
+        waitQueueTimeoutMS=deadline_ms,  # waiting for a free connection of the pool
+        connectTimeoutMS=connect_ms,
+        serverSelectionTimeoutMS=connect_ms,
     )
+
+
+def maintenance_client(settings: MongodbSettings) -> AsyncMongoClient[dict[str, Any]]:
+    """A client for rebuilds and index builds: one command may take minutes on a large
+    collection, so its deadline is `settings.maintenance_deadline_seconds`."""
+    return make_client(settings, deadline_seconds=settings.maintenance_deadline_seconds)
 
 
 def read_models(

@@ -102,9 +102,20 @@ class MongoWire(UrlServer):
         }
 
     def health(self) -> bool:
-        """pymongo gets an answer to `ping`."""
+        """pymongo gets an answer to `ping` within two seconds.
+
+        FerretDB v1 answers `ping` only after taking a PostgreSQL connection from its pool,
+        so a wedged FerretDB (its pool held by a command that never ends) accepts the
+        connection and the `hello`, then never answers: without the socket timeout this
+        check would wait for ever. The late ping is abandoned by closing the connection,
+        which FerretDB does not notice while the command runs (see `infra.readstore.client`).
+        """
         client: MongoClient[dict[str, object]] = MongoClient(
-            self.url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000
+            self.url,
+            serverSelectionTimeoutMS=2000,
+            connectTimeoutMS=2000,
+            socketTimeoutMS=2000,
+            retryReads=False,  # one ping, one deadline
         )
         try:
             return client.admin.command("ping").get("ok") == 1

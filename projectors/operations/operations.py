@@ -97,6 +97,11 @@ class ProjectionOperations:
         self._status = StatusReader(settings, database)
         self._letters = LetterDesk(database[DEAD_LETTERS])
 
+    @property
+    def database(self) -> AsyncDatabase[Document]:
+        """The read store's database these commands work on."""
+        return self._database
+
     def projection(self, name: str) -> Projection:
         """The code of a projection by name."""
         try:

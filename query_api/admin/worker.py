@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.eventstore.history import EventHistory, open_history
-from infra.readstore.client import make_client, read_models
+from infra.readstore.client import maintenance_client, read_models
 from infra.settings import Settings
 from projectors.operations.operations import ProjectionOperations
 from projectors.projections.registry import PROJECTIONS
@@ -108,7 +108,8 @@ class RebuildWorker:
 
     async def _serve(self) -> None:
         async with AsyncExitStack() as stack:
-            client = make_client(self._settings.mongodb)
+            # Rebuilds run here: their index builds may take minutes on a large collection.
+            client = maintenance_client(self._settings.mongodb)
             stack.push_async_callback(client.close)
             database = read_models(client, self._settings.mongodb)
             history = await stack.enter_async_context(open_history(self._settings))
