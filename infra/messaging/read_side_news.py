@@ -1,9 +1,9 @@
 """News of the read side: the projector says which collections it has just written.
 
 The query API's waiting reads look at the read store when told, not on a timer (ADR
-0011). The news travels by Redis publish/subscribe: fire and forget, well under a
-millisecond, already in every deployment of the stack, and a broadcast, so every query
-API replica hears it. News is a hint, never the truth: the query API still reads the
+0011). The news travels by Redis publish/subscribe: fire and forget, the fastest of the
+channels measured (ADR 0011), already in every deployment of the stack, and a broadcast,
+so every query API replica hears it. News is a hint, never the truth: the query API still reads the
 documents, and keeps a slow fallback look for news lost while Redis was away.
 
 One channel per read-store database, so stacks (and tests) sharing a Redis server do not
