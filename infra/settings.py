@@ -27,6 +27,11 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:59092"
     topic: str = "ledger.events"
     partitions: int = Field(default=6, ge=1)
+    # Latency settings, chosen by measurement (docs/adr/0011-read-side-news.md): a producer
+    # that sends at once (it still batches while a request is in flight), and a fetch the
+    # broker answers as soon as one record is there.
+    linger_ms: int = Field(default=0, ge=0, le=1_000)
+    fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
 
 
 class MongodbSettings(BaseModel):
@@ -135,6 +140,9 @@ class QueryApiSettings(HttpServiceSettings):
 
     port: int = 8002
     consistency_timeout_seconds: float = Field(default=2.0, ge=0, le=30)
+    # Waiting reads are woken by the projector's news (docs/adr/0011-read-side-news.md);
+    # this slow look is only the safety net for news lost or never sent.
+    consistency_fallback_seconds: float = Field(default=0.1, gt=0, le=10)
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=500, ge=1)
 

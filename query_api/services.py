@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure
 from infra.eventstore.history import EventHistory, LogListener, open_history
 from infra.eventstore.reader import EventStoreReader, relay_checkpoint_name
 from infra.messaging.partition_ends import PartitionEnds
+from infra.messaging.read_side_news import follow_news
 from infra.readstore.client import make_client, read_models
 from infra.settings import QueryApiSettings, Settings
 from projectors.engine.routing import routing_topic
@@ -73,8 +74,12 @@ async def open_read_services(settings: Settings) -> AsyncIterator[ReadServices]:
         store = ReadStore(database, CachedCatalog(ProjectionCatalog(database), FIRST_BUILDS))
         if not await _indexes_created(store):
             _in_background(stack, _retry_indexes(store), "ensure-indexes")
-        watcher = ConsistencyWatcher(_probe(stack, settings, database, events))
+        watcher = ConsistencyWatcher(
+            _probe(stack, settings, database, events),
+            interval_seconds=settings.query.consistency_fallback_seconds,
+        )
         _in_background(stack, watcher.run(), "consistency-watcher")
+        _in_background(stack, follow_news(settings, watcher.announce), "read-side-news")
         timeout = settings.query.consistency_timeout_seconds
         yield ReadServices(
             settings=settings.query,

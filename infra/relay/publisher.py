@@ -165,8 +165,11 @@ class Relay:
         timeout = self._settings.relay.poll_interval_seconds
         async for _ in conn.notifies(timeout=timeout, stop_after=1):
             break
-        if stop.is_set():
-            return
+        # Notifications that piled up while the relay was publishing (psycopg keeps them)
+        # announce events the next page read sees anyway: drop them now, or each would
+        # cost an empty page read later.
+        async for _ in conn.notifies(timeout=0):
+            pass
 
     async def _load_checkpoint(self, conn: Connection) -> int:
         cursor = await conn.execute(

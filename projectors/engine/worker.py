@@ -28,11 +28,13 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.messaging.kafka import ensure_topic, make_consumer
+from infra.messaging.read_side_news import NewsPublisher
 from infra.settings import Settings
 from projectors.engine.batches import STORE_UNAVAILABLE, BatchApplier
 from projectors.engine.dead_letters import DeadLetters
 from projectors.engine.metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
 from projectors.engine.probes import ProjectorProbes
+from projectors.engine.progress import COLLECTION as PROGRESS_COLLECTION
 from projectors.engine.progress import ProgressStore
 from projectors.engine.records import Batches, DecodedBatch, decode
 from projectors.engine.routing import KafkaRouting, Router, is_routed, router_stage_name
@@ -91,6 +93,14 @@ class ProjectorWorker:
         ]
         self._routed_stages = [(p.name, p.version) for p in self._routed]
         self._routing = KafkaRouting(settings.kafka)
+        self._news = NewsPublisher(settings)
+        # What a stage writes, to announce once it is durable: the routers write nothing.
+        self._events_collections = frozenset(
+            name for projection in self._partitioned for name in projection.collections
+        )
+        self._routed_collections = {
+            projection.name: projection.collections for projection in self._routed
+        }
         self._dead_letters = DeadLetters(database)
         self._progress = ProgressStore(database)
         routed_writers = [keyed_writer_for(projection, database) for projection in self._routed]
@@ -136,6 +146,7 @@ class ProjectorWorker:
         consumer = make_consumer(self._settings.kafka, self._group_id)
         consumer.subscribe(topics, listener=_FinishBatchBeforeHandoff(self))
         try:
+            await self._news.start()
             if self._routed:
                 await self._routing.start()
             if not await _unless_stopped(consumer.start(), stop):
@@ -151,6 +162,7 @@ class ProjectorWorker:
                     await asyncio.wait_for(consumer.stop(), CONSUMER_STOP_TIMEOUT_SECONDS)
             finally:
                 await self._routing.stop()
+                await self._news.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -184,9 +196,13 @@ class ProjectorWorker:
             outcomes = StageOutcomes()
 
             async def store() -> None:
+                # Each write is announced as soon as it is durable, so waiting reads see
+                # documents before this batch's progress is written (ADR 0011).
                 if batch.events:
                     outcomes.events = await self._events_stage.apply(batch.events)
+                    self._news.announce(self._events_collections)
                 outcomes.routed = await self._routed_stage.apply_each(batch.routed)
+                self._news.announce(self._written_by_routed(batch))
                 for record, error in batch.malformed:
                     await self._dead_letters.record_malformed(record, error)
                 await self._progress.record(
@@ -195,6 +211,7 @@ class ProjectorWorker:
                 await self._progress.record(
                     self._routed_stages, batch.progress.get(self._routing.topic, [])
                 )
+                self._news.announce([PROGRESS_COLLECTION])
 
             if not await self._until_stored(store, stop):
                 return  # stopping: the batch stays uncommitted, for the next owner
@@ -203,6 +220,14 @@ class ProjectorWorker:
         finally:
             self.between_batches.set()
         BATCH_DURATION.observe(time.perf_counter() - started)
+
+    def _written_by_routed(self, batch: DecodedBatch) -> list[str]:
+        return [
+            name
+            for projection, events in batch.routed.items()
+            if events
+            for name in self._routed_collections.get(projection, ())
+        ]
 
     async def _until_stored(
         self, write: Callable[[], Awaitable[None]], stop: asyncio.Event

@@ -1,11 +1,15 @@
 """One watcher per process wakes every request waiting for a view to catch up.
 
 Requests never poll. Each registers its requirement and awaits a future; one background
-task, running only while someone waits, looks at the read side every `interval_seconds`
-with one `$in` query per collection (plus, for projection-wide requirements, the relay's
-checkpoint, `projection_progress` and the topic's end offsets), then resolves the futures
-of every requirement that is met. A thousand waiting requests cost the same few queries
-per tick as one.
+task looks at the read side with one `$in` query per collection (plus, for
+projection-wide requirements, the relay's checkpoint, `projection_progress` and the
+topic's end offsets), then resolves the futures of every requirement that is met. A
+thousand waiting requests cost the same few queries per look as one.
+
+It looks when there is reason to (ADR 0011): at once for a new waiter, and whenever the
+projector announces that collections changed (`announce`), for the waiters that read
+them. News is a hint and may be lost, so while anyone waits the watcher also looks at
+everything every `interval_seconds`, a slow safety net rather than the means.
 """
 
 from __future__ import annotations
@@ -17,13 +21,34 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from query_api.consistency.requirements import Observation, Plan, Requirement, is_met, plan_for
+from prometheus_client import Counter
+
+from query_api.consistency.requirements import (
+    AnyOf,
+    Observation,
+    Plan,
+    ProjectionReached,
+    Requirement,
+    is_met,
+    plan_for,
+)
 from query_api.views.progress import PartitionProgress
-from query_api.views.served import ServedProjection
+from query_api.views.served import PROGRESS_COLLECTION, ServedProjection
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL_SECONDS = 0.015
+DEFAULT_INTERVAL_SECONDS = 0.1
+
+LOOKS = Counter(
+    "ledger_query_consistency_looks_total",
+    "Looks at the read side by the consistency watcher, by what prompted them.",
+    ["cause"],
+)
+MET = Counter(
+    "ledger_query_consistency_met_total",
+    "Waits met, by what prompted the look that saw them met.",
+    ["cause"],
+)
 FAILURE_LOG_INTERVAL_SECONDS = 5.0
 
 
@@ -101,12 +126,24 @@ async def _projections(
     return relay_position, progress, end_offsets, routing_end_offsets
 
 
+def collections_read(requirement: Requirement) -> frozenset[str]:
+    """The collections whose news may make `requirement` met."""
+    if isinstance(requirement, AnyOf):
+        return frozenset().union(*(collections_read(option) for option in requirement.options))
+    if isinstance(requirement, ProjectionReached):
+        return frozenset({PROGRESS_COLLECTION})
+    return frozenset({requirement.collection})
+
+
 @dataclass(eq=False)
 class _Waiter:
     requirement: Requirement
+    reads: frozenset[str]
     future: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    seen: bool = False
+    """Looked at once already: from then on, only news of its collections is a reason."""
 
 
 class ConsistencyWatcher:
@@ -118,7 +155,9 @@ class ConsistencyWatcher:
         self._read_side = read_side
         self._interval = interval_seconds
         self._waiters: set[_Waiter] = set()
-        self._wake = asyncio.Event()
+        self._look = asyncio.Event()
+        self._news: set[str] = set()
+        self._everything = False
         self._last_failure_logged = 0.0
 
     @property
@@ -130,9 +169,9 @@ class ConsistencyWatcher:
         """True once the requirement is met; False if `timeout_seconds` pass first."""
         if timeout_seconds <= 0:
             return await self._met_now(requirement)
-        waiter = _Waiter(requirement)
+        waiter = _Waiter(requirement, collections_read(requirement))
         self._waiters.add(waiter)
-        self._wake.set()
+        self._look.set()
         try:
             async with asyncio.timeout(timeout_seconds):
                 return await waiter.future
@@ -141,20 +180,39 @@ class ConsistencyWatcher:
         finally:
             self._waiters.discard(waiter)
 
+    def announce(self, collections: Collection[str] | None) -> None:
+        """News: these collections were written (None: anything may have changed)."""
+        if collections is None:
+            self._everything = True
+        else:
+            self._news.update(collections)
+        self._look.set()
+
     async def run(self) -> None:
-        """Look at the read side every interval while anyone waits; sleep otherwise."""
+        """Look when told (new waiter, news); while anyone waits, every interval too."""
         while True:
-            await self._wake.wait()
-            while self._waiters:
-                await self.tick()
-                await asyncio.sleep(self._interval)
-            self._wake.clear()
+            fallback = self._interval if self._waiters else None
+            try:
+                async with asyncio.timeout(fallback):
+                    await self._look.wait()
+            except TimeoutError:
+                self._everything = True
+            self._look.clear()
+            await self.tick()
 
     async def tick(self) -> None:
-        """One look: resolve every waiter whose requirement is met."""
-        waiters = [waiter for waiter in self._waiters if not waiter.future.done()]
+        """One look: resolve every waiter, among those with a reason to look, that is met."""
+        news, self._news = self._news, set()
+        everything, self._everything = self._everything, False
+        waiters = [
+            waiter
+            for waiter in self._waiters
+            if not waiter.future.done() and (everything or not waiter.seen or waiter.reads & news)
+        ]
         if not waiters:
             return
+        cause = "fallback" if everything else "news" if news else "new waiter"
+        LOOKS.labels(cause).inc()
         requirements = {waiter.requirement for waiter in waiters}
         try:
             observation = await observe(self._read_side, requirements)
@@ -163,8 +221,10 @@ class ConsistencyWatcher:
             self._log_failure()
             return
         for waiter in waiters:
+            waiter.seen = True
             if not waiter.future.done() and is_met(waiter.requirement, observation):
                 waiter.future.set_result(True)
+                MET.labels(cause).inc()
 
     async def _met_now(self, requirement: Requirement) -> bool:
         try:

@@ -1,7 +1,8 @@
 """Read-your-writes against the real stores: tokens wait until the view catches up, bounded.
 
-Projector writes are simulated by writing contract-shaped documents while a query waits;
-the event store, the relay checkpoint and the Kafka topic are real.
+Projector writes are simulated by writing contract-shaped documents while a query waits,
+and announcing them as the projector does; the event store, the relay checkpoint, the
+Kafka topic and the news channel are real.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from uuid import UUID, uuid4
 import httpx
 import psycopg
 import pytest
+import redis.asyncio as redis
 from aiokafka import AIOKafkaProducer
 from psycopg import sql
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.eventstore.schema import EVENTS_TABLE
 from infra.messaging.kafka import ensure_topic
+from infra.messaging.read_side_news import news_channel
 from infra.settings import Settings
 from tests.unit.query_api import documents
 from tests.unit.query_api.harness import query_client
@@ -81,9 +84,15 @@ async def publish_to_partitions(settings: Settings, partitions: list[int]) -> No
         await producer.stop()
 
 
-async def later(seconds: float, change: Any) -> None:
+async def later(seconds: float, change: Any, settings: Settings) -> None:
+    """Write as the projector would: the change, then the news of it (ADR 0011)."""
     await asyncio.sleep(seconds)
     await change
+    client = redis.from_url(settings.redis.url.get_secret_value())
+    try:
+        await client.publish(news_channel(settings), b"anything may have changed")
+    finally:
+        await client.aclose()
 
 
 async def timed_get(
@@ -95,7 +104,7 @@ async def timed_get(
 
 
 async def test_a_version_token_waits_until_the_account_shows_that_version(
-    client: httpx.AsyncClient, mongo_database: Database
+    client: httpx.AsyncClient, mongo_database: Database, settings: Settings
 ) -> None:
     account_id = uuid4()
     accounts = mongo_database["accounts_v1"]
@@ -106,7 +115,7 @@ async def test_a_version_token_waits_until_the_account_shows_that_version(
 
     (response, waited), _ = await asyncio.gather(
         timed_get(client, f"/v1/accounts/{account_id}", headers={"X-Min-Version": "2"}),
-        later(CHANGE_AFTER, catch_up),
+        later(CHANGE_AFTER, catch_up, settings),
     )
 
     assert response.headers["x-consistency"] == "fresh"
@@ -125,7 +134,7 @@ async def test_a_position_token_waits_for_the_accounts_last_version_at_that_posi
 
     (response, _), _ = await asyncio.gather(
         timed_get(client, f"/v1/accounts/{account_id}", params={"min_position": positions[1]}),
-        later(CHANGE_AFTER, catch_up),
+        later(CHANGE_AFTER, catch_up, settings),
     )
 
     assert response.headers["x-consistency"] == "fresh"
@@ -169,7 +178,7 @@ async def test_a_statement_token_waits_for_the_movements_line(
 
     (response, _), _ = await asyncio.gather(
         timed_get(client, f"/v1/accounts/{account_id}/statement", params={"min_version": 2}),
-        later(CHANGE_AFTER, line),
+        later(CHANGE_AFTER, line, settings),
     )
 
     assert response.headers["x-consistency"] == "fresh"
@@ -202,7 +211,7 @@ async def test_a_transfer_token_waits_for_the_event_in_its_timeline(
 
     (response, _), _ = await asyncio.gather(
         timed_get(client, f"/v1/transfers/{transfer_id}", headers={"X-Min-Version": "2"}),
-        later(CHANGE_AFTER, finish),
+        later(CHANGE_AFTER, finish, settings),
     )
 
     assert response.headers["x-consistency"] == "fresh"
@@ -229,7 +238,7 @@ async def test_a_list_waits_until_every_partition_has_applied_the_position(
 
     (response, waited), _ = await asyncio.gather(
         timed_get(client, "/v1/accounts", params={"min_position": positions[1]}),
-        later(CHANGE_AFTER, applied),
+        later(CHANGE_AFTER, applied, settings),
     )
 
     assert response.status_code == 200

@@ -149,3 +149,80 @@ async def test_a_zero_timeout_still_answers_from_one_look(read_side: FakeReadSid
 
     assert await watcher.wait_for(DocumentVersion("accounts_v1", "a", 3), 0) is True
     assert await watcher.wait_for(DocumentVersion("accounts_v1", "a", 4), 0) is False
+
+
+async def registered(watcher: ConsistencyWatcher, count: int = 1) -> None:
+    """Let waiter tasks run up to their registration."""
+    while watcher.waiting < count:
+        await asyncio.sleep(0)
+
+
+async def test_news_of_the_waiters_collection_wakes_it_without_the_fallback(
+    read_side: FakeReadSide,
+) -> None:
+    watcher = ConsistencyWatcher(read_side, interval_seconds=3600)
+    task = asyncio.create_task(watcher.run())
+    try:
+        read_side.versions["a"] = 1
+        waiting = asyncio.create_task(watcher.wait_for(DocumentVersion("accounts_v1", "a", 2), 60))
+        await registered(watcher)
+        while not read_side.reads:  # the first look, for the new waiter
+            await asyncio.sleep(0)
+
+        read_side.versions["a"] = 2
+        watcher.announce(["accounts_v1"])
+
+        assert await asyncio.wait_for(waiting, 30) is True
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_news_of_other_collections_does_not_read_for_a_waiter_already_looked_at(
+    read_side: FakeReadSide,
+) -> None:
+    watcher = ConsistencyWatcher(read_side, interval_seconds=3600)
+    waiting = asyncio.create_task(watcher.wait_for(DocumentVersion("accounts_v1", "a", 1), 60))
+    await registered(watcher)
+    await watcher.tick()
+    assert read_side.reads == ["documents:accounts_v1:1"]
+
+    watcher.announce(["statements_v1", "projection_progress"])
+    await watcher.tick()
+    assert read_side.reads == ["documents:accounts_v1:1"]
+
+    read_side.versions["a"] = 1
+    watcher.announce(["accounts_v1"])
+    await watcher.tick()
+    assert read_side.reads == ["documents:accounts_v1:1"] * 2
+    assert await waiting is True
+
+
+async def test_news_of_progress_wakes_a_projection_wide_waiter(read_side: FakeReadSide) -> None:
+    watcher = ConsistencyWatcher(read_side, interval_seconds=3600)
+    read_side.relay = 10
+    waiting = asyncio.create_task(watcher.wait_for(ProjectionReached(ACCOUNTS, 10), 60))
+    await registered(watcher)
+    await watcher.tick()
+    assert not waiting.done()
+
+    read_side.ends = {0: 4}
+    read_side.partitions = {0: PartitionProgress("accounts", 1, 0, 4, 4, 10, None, None)}
+    watcher.announce(["projection_progress"])
+    await watcher.tick()
+
+    assert await waiting is True
+
+
+async def test_unknown_news_looks_at_every_waiter(read_side: FakeReadSide) -> None:
+    watcher = ConsistencyWatcher(read_side, interval_seconds=3600)
+    waiting = asyncio.create_task(watcher.wait_for(DocumentVersion("accounts_v1", "a", 1), 60))
+    await registered(watcher)
+    await watcher.tick()
+
+    read_side.versions["a"] = 1
+    watcher.announce(None)
+    await watcher.tick()
+
+    assert await waiting is True
