@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.eventstore.reader import EventStoreReader
 from infra.messaging.partition_ends import PartitionEnds
+from infra.readstore.lookups import find_by_ids
 from query_api.views.progress import PartitionProgress, read_progress
 from query_api.views.served import ServedProjection
 
@@ -34,10 +35,11 @@ class ReadSideProbe:
     async def documents(
         self, collection: str, ids: Collection[str], fields: Collection[str]
     ) -> dict[str, dict[str, Any]]:
-        """One `$in` query; only the fields the requirements look at."""
+        """One `_id` lookup each (an index lookup on FerretDB too, where `$in` reads the whole
+        collection: ADR 0010); only the fields the requirements look at."""
         projection = {name: 1 for name in fields} if fields else {"_id": 1}
-        cursor = self._database[collection].find({"_id": {"$in": list(ids)}}, projection)
-        return {document["_id"]: document async for document in cursor}
+        found = await find_by_ids(self._database[collection], ids, projection)
+        return {document["_id"]: document for document in found}
 
     async def relay_position(self) -> int:
         """The relay's checkpoint, from PostgreSQL."""

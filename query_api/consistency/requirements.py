@@ -100,7 +100,7 @@ class Plan:
 
 
 def plan_for(requirements: Iterable[Requirement]) -> Plan:
-    """One plan covering every requirement: one `$in` read per collection."""
+    """One plan covering every requirement: one read of each collection's wanted ids."""
     plan = Plan()
     for requirement in requirements:
         plan.add(requirement)

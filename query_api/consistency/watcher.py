@@ -1,10 +1,10 @@
 """One watcher per process wakes every request waiting for a view to catch up.
 
 Requests never poll. Each registers its requirement and awaits a future; one background
-task looks at the read side with one `$in` query per collection (plus, for
+task looks at the read side with one lookup per wanted document (plus, for
 projection-wide requirements, the relay's checkpoint, `projection_progress` and the
-topic's end offsets), then resolves the futures of every requirement that is met. A
-thousand waiting requests cost the same few queries per look as one.
+topic's end offsets), then resolves the futures of every requirement that is met. Waiting
+requests share each look: a document many of them wait for is read once.
 
 It looks when there is reason to (ADR 0011): at once for a new waiter, and whenever the
 projector announces that collections changed (`announce`), for the waiters that read
