@@ -12,14 +12,18 @@ to that (`projectors.engine.routing`). It also hangs a database for good when ab
 hundred update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`.
 
 Documents are read back one `_id` equality each (`find_by_ids`), never with `$in`, which
-FerretDB v1 serves by reading the whole collection (ADR 0010).
+FerretDB v1 serves by reading the whole collection (ADR 0010). Most are not read at all: a
+writer remembers what it last wrote (`GuardedDocuments`), and since every document has one
+writer at a time, that is what is stored. The guard keeps it safe when it is not (another
+worker wrote the document while this one did not hold its partition): the replace misses,
+the writer forgets, reads and folds again.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo import InsertOne, ReplaceOne, UpdateOne
@@ -38,6 +42,7 @@ from projectors.projections.projection import (
     LineProjection,
     LookupProjection,
     Projection,
+    ProjectionGapError,
     UnknownLookupKeyError,
 )
 
@@ -45,6 +50,8 @@ DUPLICATE_KEY = 11000
 MAX_WRITE_ATTEMPTS = 5
 MAX_UPDATES_PER_COMMAND = 10
 LOOKUP_CACHE_SIZE = 100_000
+WRITTEN_CACHE_SIZE = 50_000
+"""Documents a writer remembers as it wrote them (the least recently written go first)."""
 
 
 Operation = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
@@ -117,12 +124,21 @@ class GuardedDocuments:
     """Folds events into documents and writes each back guarded by the state it came from."""
 
     def __init__(
-        self, name: str, collection: AsyncCollection[Document], apply: Apply, guard: Guard
+        self,
+        name: str,
+        collection: AsyncCollection[Document],
+        apply: Apply,
+        guard: Guard,
+        remember: int = WRITTEN_CACHE_SIZE,
     ) -> None:
         self._name = name
         self._collection = collection
         self._apply = apply
         self._guard = guard
+        self._remember = remember
+        self._written: OrderedDict[str, Document] = OrderedDict()
+        """What this writer last wrote of each document: the store's state while one writer
+        at a time writes it, and refuted by the guard when not."""
 
     async def write(self, by_document: Mapping[str, Sequence[EventEnvelope]]) -> int:
         """Fold each document's events (in order) and write; return documents changed."""
@@ -142,17 +158,29 @@ class GuardedDocuments:
         self, pending: Mapping[str, Sequence[EventEnvelope]]
     ) -> tuple[int, set[str]]:
         """One unordered bulk write; returns (documents written, documents to fold again)."""
-        current = {
-            document["_id"]: document for document in await find_by_ids(self._collection, pending)
-        }
+        current = {key: self._written[key] for key in pending if key in self._written}
+        remembered = set(current)
+        unknown = [key for key in pending if key not in current]
+        if unknown:
+            found = await find_by_ids(self._collection, unknown)
+            current.update((document["_id"], document) for document in found)
         operations: list[InsertOne[Document] | ReplaceOne[Document]] = []
-        touched: set[str] = set()
+        touched: dict[str, Document] = {}
+        behind: set[str] = set()
         for document_id, events in pending.items():
             before = current.get(document_id)
-            after = fold(self._apply, before, events)
+            try:
+                after = fold(self._apply, before, events)
+            except ProjectionGapError:
+                if document_id not in remembered:
+                    raise
+                # Another writer moved the document past what this one remembers: read it.
+                self._forget([document_id])
+                behind.add(document_id)
+                continue
             if after is None:
                 continue
-            touched.add(document_id)
+            touched[document_id] = after
             if before is None:
                 operations.append(InsertOne(after))
             else:
@@ -161,13 +189,30 @@ class GuardedDocuments:
                 guard = {"_id": document_id, **self._guard(before)}
                 operations.append(ReplaceOne(guard, after))
         if not operations:
-            return 0, set()
-        written = await _bulk_write(self._collection, operations)
+            return 0, behind
+        try:
+            written = await _bulk_write(self._collection, operations)
+        except BaseException:
+            self._forget(touched)  # some of them may have been written: read them next time
+            raise
         if written == len(operations):
-            return written, set()
+            self._recall(touched)
+            return written, behind
         # Some guard missed or some insert collided. Folding again from what is stored now
         # changes nothing for the documents that were written, so refold them all.
-        return written, touched
+        self._forget(touched)
+        return written, set(touched) | behind
+
+    def _recall(self, written: Mapping[str, Document]) -> None:
+        for document_id, document in written.items():
+            self._written[document_id] = document
+            self._written.move_to_end(document_id)
+        while len(self._written) > self._remember:
+            self._written.popitem(last=False)
+
+    def _forget(self, document_ids: Iterable[str]) -> None:
+        for document_id in document_ids:
+            self._written.pop(document_id, None)
 
 
 def fold(

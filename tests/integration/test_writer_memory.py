@@ -1,0 +1,101 @@
+"""A writer remembers what it wrote instead of reading it back, and never trusts it blindly.
+
+Every document has one writer at a time, so what a writer last wrote is what is stored, and
+the projector skips the read. When another writer moved the document in between (the
+partition was elsewhere for a while), the remembered state is stale: the guarded replace
+misses, and the writer must read the document again and fold its events onto that.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from pymongo import monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projectors.engine.writers import fold, writer_for
+from projectors.projections.projection import DocumentProjection
+from projectors.projections.registry import PROJECTIONS
+from tests.unit.projectors.workload import build_workload
+
+pytestmark = pytest.mark.integration
+
+Database = AsyncDatabase[dict[str, Any]]
+ACCOUNTS = PROJECTIONS["accounts"]
+assert isinstance(ACCOUNTS, DocumentProjection)
+
+
+class Finds(monitoring.CommandListener):
+    """How many `find` commands went out."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += event.command_name == "find"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def busiest_account_events() -> list[Any]:
+    workload = build_workload(commands=300)
+    accounts = ACCOUNTS
+    owners = Counter(accounts.document_id(e) for e in workload.envelopes)
+    owners.pop(None, None)
+    busiest, count = owners.most_common(1)[0]
+    assert count >= 6
+    return [e for e in workload.envelopes if accounts.document_id(e) == busiest]
+
+
+async def test_a_stale_memory_is_caught_by_the_guard_and_the_document_read_again(
+    mongo_database: Database,
+) -> None:
+    events = busiest_account_events()
+    projection = ACCOUNTS
+    mine, other = writer_for(projection, mongo_database), writer_for(projection, mongo_database)
+    await mine.prepare()
+    await mine.apply(events[:2])
+    await other.apply(events[2:4])  # moved behind `mine`'s back
+    await mine.apply(events[4:])  # `mine` remembers the document at its second event
+    stored = await mongo_database[projection.collection].find_one(
+        {"_id": projection.document_id(events[0])}
+    )
+    assert stored is not None
+    expected = fold(projection.apply, None, events)
+    assert expected is not None
+    assert stored["version"] == expected["version"]
+    assert stored["balance"] == expected["balance"]
+
+
+async def test_a_writer_that_wrote_a_document_does_not_read_it_back(
+    isolated_settings: Any,
+) -> None:
+    from pymongo import AsyncMongoClient
+
+    from infra.readstore.client import DURABLE
+
+    listener = Finds()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        isolated_settings.mongodb.url.get_secret_value(),
+        tz_aware=True,
+        uuidRepresentation="standard",
+        event_listeners=[listener],
+    )
+    try:
+        database = client.get_database(isolated_settings.mongodb.database, write_concern=DURABLE)
+        writer = writer_for(ACCOUNTS, database)
+        await writer.prepare()
+        events = busiest_account_events()
+        await writer.apply(events[:1])
+        first = listener.count
+        for event in events[1:]:
+            await writer.apply([event])
+        assert listener.count == first
+    finally:
+        await client.close()
