@@ -9,55 +9,26 @@ records what actually went over the wire.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from pymongo import AsyncMongoClient, monitoring
 
-from infra.readstore.client import DURABLE
 from infra.settings import Settings
 from projectors.engine.batches import BatchApplier
 from projectors.engine.dead_letters import DeadLetters
 from projectors.engine.writers import MAX_UPDATES_PER_COMMAND, writer_for
 from projectors.projections.registry import PROJECTIONS
+from tests.integration.command_monitoring import SentCommands, monitored_read_models
 from tests.unit.projectors.workload import build_workload
 
 pytestmark = pytest.mark.integration
 
 BATCH = 500
-STATEMENTS = {"update": "updates", "delete": "deletes"}
-
-
-class WriteCommands(monitoring.CommandListener):
-    """The statement count of every update and delete command sent."""
-
-    def __init__(self) -> None:
-        self.sizes: dict[str, list[int]] = {name: [] for name in STATEMENTS}
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        field = STATEMENTS.get(event.command_name)
-        if field is not None:
-            self.sizes[event.command_name].append(len(event.command.get(field, ())))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def test_no_write_command_carries_more_statements_than_the_cap(
     isolated_settings: Settings,
 ) -> None:
-    listener = WriteCommands()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        isolated_settings.mongodb.url.get_secret_value(),
-        tz_aware=True,
-        uuidRepresentation="standard",
-        event_listeners=[listener],
-    )
-    database = client.get_database(isolated_settings.mongodb.database, write_concern=DURABLE)
-    try:
+    listener = SentCommands()
+    async with monitored_read_models(isolated_settings, listener) as database:
         applier = BatchApplier(
             [writer_for(projection, database) for projection in PROJECTIONS.values()],
             DeadLetters(database),
@@ -69,9 +40,8 @@ async def test_no_write_command_carries_more_statements_than_the_cap(
         envelopes = workload.envelopes
         for start in range(0, len(envelopes), BATCH):
             await applier.apply(envelopes[start : start + BATCH])
-    finally:
-        await client.close()
-    updates = listener.sizes["update"]
+    updates = [len(body["updates"]) for body in listener.named("update")]
+    deletes = [len(body["deletes"]) for body in listener.named("delete")]
     assert len(updates) > len(workload.envelopes) / BATCH  # batches were split, not skipped
     assert max(updates) == MAX_UPDATES_PER_COMMAND
-    assert max(listener.sizes["delete"], default=0) <= MAX_UPDATES_PER_COMMAND
+    assert max(deletes, default=0) <= MAX_UPDATES_PER_COMMAND

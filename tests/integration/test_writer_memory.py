@@ -12,12 +12,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra.settings import Settings
 from projectors.engine.writers import fold, writer_for
 from projectors.projections.projection import DocumentProjection
 from projectors.projections.registry import PROJECTIONS
+from tests.integration.command_monitoring import SentCommands, monitored_read_models
 from tests.unit.projectors.workload import build_workload
 
 pytestmark = pytest.mark.integration
@@ -25,22 +26,6 @@ pytestmark = pytest.mark.integration
 Database = AsyncDatabase[dict[str, Any]]
 ACCOUNTS = PROJECTIONS["accounts"]
 assert isinstance(ACCOUNTS, DocumentProjection)
-
-
-class Finds(monitoring.CommandListener):
-    """How many `find` commands went out."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.count += event.command_name == "find"
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def busiest_account_events() -> list[Any]:
@@ -74,28 +59,15 @@ async def test_a_stale_memory_is_caught_by_the_guard_and_the_document_read_again
 
 
 async def test_a_writer_that_wrote_a_document_does_not_read_it_back(
-    isolated_settings: Any,
+    isolated_settings: Settings,
 ) -> None:
-    from pymongo import AsyncMongoClient
-
-    from infra.readstore.client import DURABLE
-
-    listener = Finds()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        isolated_settings.mongodb.url.get_secret_value(),
-        tz_aware=True,
-        uuidRepresentation="standard",
-        event_listeners=[listener],
-    )
-    try:
-        database = client.get_database(isolated_settings.mongodb.database, write_concern=DURABLE)
+    listener = SentCommands()
+    async with monitored_read_models(isolated_settings, listener) as database:
         writer = writer_for(ACCOUNTS, database)
         await writer.prepare()
         events = busiest_account_events()
         await writer.apply(events[:1])
-        first = listener.count
+        first = len(listener.named("find"))
         for event in events[1:]:
             await writer.apply([event])
-        assert listener.count == first
-    finally:
-        await client.close()
+    assert len(listener.named("find")) == first
