@@ -12,6 +12,12 @@ the table and against earlier commands of the same batch. A command that conflic
 failed on its own, with the library's IntegrityError (so the application's retry
 logic runs as before) or with DuplicateIdempotencyKeyError; the others still commit.
 Durability is unchanged: the batch commits with synchronous_commit on.
+
+A commit whose answer is lost (the server commits, then the connection drops, as when
+PostgreSQL shuts down) is retried like any failed one. The retry recognises writes that
+the lost commit did record (the stored events are byte for byte the write's own) and
+reports them recorded, with their stored positions, instead of as a version conflict:
+otherwise the command would fail with a 500 or, re-run on a fresh load, be applied twice.
 """
 
 from __future__ import annotations
@@ -39,6 +45,14 @@ from infra.eventstore.idempotency import (
 
 MAX_BATCH_WRITES = 512
 MAX_BATCH_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """What a conflict look-up learns of an event already recorded."""
+
+    state: bytes
+    notification_id: int
 
 
 @dataclass(eq=False)
@@ -70,7 +84,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._queue: deque[PendingWrite] = deque()
         self._flushing = False
         self._select_claimed = SQL(
-            "SELECT originator_id::text AS id, originator_version AS version FROM {}.{} "
+            "SELECT originator_id::text AS id, originator_version AS version, state, "
+            "notification_id FROM {}.{} "
             "WHERE (originator_id, originator_version) IN "
             "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -125,7 +140,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     def _flush(self, batch: list[PendingWrite]) -> None:
         for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
             try:
-                self._commit(batch)
+                # After a failed attempt the batch may be recorded already (a lost answer).
+                self._commit(batch, retrying=attempt > 1)
                 break
             except (OperationalError, InterfaceError) as error:
                 # Pooled connections may be stale after a database restart: each failed
@@ -143,7 +159,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             write.done = True
             write.wakeup.set()
 
-    def _commit(self, batch: list[PendingWrite]) -> None:
+    def _commit(self, batch: list[PendingWrite], *, retrying: bool = False) -> None:
         """One transaction in three round trips (psycopg pipeline mode): lock and look up
         conflicts; insert the accepted events; record idempotency outcomes and commit."""
         for write in batch:
@@ -160,7 +176,10 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                         claims = self._select_claims(conn, batch)
                         taken = self._select_taken_keys(conn, batch)
                         pipeline.sync()
-                        accepted = self._without_conflicts(batch, claims(), taken())
+                        stored = claims()
+                        if retrying:
+                            batch = _unrecorded(batch, stored)
+                        accepted = self._without_conflicts(batch, set(stored), taken())
                         if accepted:
                             self._record(conn, pipeline, accepted)
                 except Exception as error:
@@ -206,15 +225,22 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
     def _select_claims(
         self, conn: Connection[DictRow], batch: list[PendingWrite]
-    ) -> Callable[[], set[tuple[str, int]]]:
-        """Send the look-up of already-recorded (aggregate, version) pairs; read it later."""
+    ) -> Callable[[], dict[tuple[str, int], StoredRow]]:
+        """Send the look-up of already-recorded (aggregate, version) pairs; read it later.
+
+        No rows come back unless there is a conflict, so carrying each row's state and
+        position (for recognising a write already recorded) costs nothing in the usual case.
+        """
         keys = [key for write in batch for key in write.claims()]
         if not keys:
-            return set
+            return dict
         cursor = conn.cursor()
         ids = [UUID(aggregate_id) for aggregate_id, _ in keys]
         cursor.execute(self._select_claimed, (ids, [version for _, version in keys]))
-        return lambda: {(row["id"], row["version"]) for row in cursor.fetchall()}
+        return lambda: {
+            (row["id"], row["version"]): StoredRow(bytes(row["state"]), row["notification_id"])
+            for row in cursor.fetchall()
+        }
 
     @staticmethod
     def _select_taken_keys(
@@ -276,6 +302,29 @@ def _store_idempotency(cursor: Cursor[DictRow], write: PendingWrite) -> None:
         "created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
         (record.key, record.fingerprint, record.status, Jsonb(body), record.ttl_seconds),
     )
+
+
+def _unrecorded(
+    batch: list[PendingWrite], stored: dict[tuple[str, int], StoredRow]
+) -> list[PendingWrite]:
+    """The writes of `batch` still to record; the others were recorded by an attempt whose
+    answer was lost, and are given back their stored positions.
+
+    Every stored event carries a fresh event id in its state, so byte-for-byte equal
+    states at the same (aggregate, version) can only be this write's own earlier commit.
+    """
+    unrecorded = []
+    for write in batch:
+        rows = [stored.get(claim) for claim in write.claims()]
+        recorded = bool(rows) and all(
+            row is not None and row.state == event.state
+            for row, event in zip(rows, write.events, strict=True)
+        )
+        if recorded:
+            write.notification_ids = [row.notification_id for row in rows if row is not None]
+        else:
+            unrecorded.append(write)
+    return unrecorded
 
 
 def _fail_all(batch: list[PendingWrite], error: BaseException) -> None:

@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from infra.eventstore.group_commit import GroupCommitRecorder
 from infra.eventstore.idempotency import DuplicateIdempotencyKeyError, IdempotencyRecord
@@ -127,3 +128,67 @@ def test_many_threads_writing_at_once_all_succeed(
 
     positions = [p for result in results for p in result]  # type: ignore[attr-defined]
     assert len(positions) == len(set(positions)) == 64
+
+
+def unique_event(aggregate_id: UUID, version: int) -> StoredEvent:
+    """An event whose state is its own, as every domain event's is (it carries an event id)."""
+    return StoredEvent(aggregate_id, version, "tests:Opaque", f'{{"id": "{uuid4()}"}}'.encode())
+
+
+def lose_answers(
+    monkeypatch: pytest.MonkeyPatch, recorder: GroupCommitRecorder, *, after_commit: bool
+) -> list[int]:
+    """Make the next commit attempt fail as a dropped connection does, once, either
+    after the transaction committed (its answer lost) or before it reached the server."""
+    original = recorder._commit
+    attempts: list[int] = []
+
+    def commit(batch: list[Any], *, retrying: bool = False) -> None:
+        attempts.append(len(batch))
+        if len(attempts) == 1:
+            if after_commit:
+                original(batch, retrying=retrying)
+            raise OperationalError("server closed the connection unexpectedly")
+        original(batch, retrying=retrying)
+
+    monkeypatch.setattr(recorder, "_commit", commit)
+    return attempts
+
+
+def stored_positions(settings: Settings, aggregate_id: UUID) -> list[int]:
+    with psycopg.connect(settings.postgres.url.get_secret_value()) as conn:
+        rows = conn.execute(
+            f"SELECT notification_id FROM {EVENTS_TABLE} WHERE originator_id = %s "
+            "ORDER BY originator_version",
+            (aggregate_id,),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_commit_whose_answer_was_lost_is_recognised_not_refused(
+    isolated_settings: Settings, recorder: GroupCommitRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aggregate_id = uuid4()
+    attempts = lose_answers(monkeypatch, recorder, after_commit=True)
+
+    positions = recorder.insert_events(
+        [unique_event(aggregate_id, 1), unique_event(aggregate_id, 2)],
+        idempotency=record("lost-answer"),
+    )
+
+    assert len(attempts) == 2  # the retry ran, and found the events recorded
+    assert list(positions or []) == stored_positions(isolated_settings, aggregate_id)
+    assert len(stored_positions(isolated_settings, aggregate_id)) == 2
+
+
+def test_a_retry_still_refuses_a_version_taken_by_another_write(
+    isolated_settings: Settings, recorder: GroupCommitRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aggregate_id = uuid4()
+    recorder.insert_events([unique_event(aggregate_id, 1)])
+    lose_answers(monkeypatch, recorder, after_commit=False)
+
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([unique_event(aggregate_id, 1)])
+
+    assert len(stored_positions(isolated_settings, aggregate_id)) == 1
