@@ -67,7 +67,9 @@ class RateLimitSettings(BaseModel):
     # JSON text, not a dict: every setting must survive `settings_environment`'s str().
     client_overrides: str = "{}"
     fail_open: str = "queries,history"
-    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=5)
+    # Above any event-loop lag a loaded replica shows (0.5 s was not): a slow answer from a
+    # healthy Redis must not count as Redis down, which fails commands closed (ADR 0013).
+    redis_timeout_seconds: float = Field(default=2.0, gt=0, le=5)
 
     @field_validator("commands", "queries", "history", "admin")
     @classmethod

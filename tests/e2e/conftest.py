@@ -49,8 +49,6 @@ UNLIMITED = RateLimitSettings(
     queries="100000/second",
     history="100000/second",
     admin="100000/second",
-    # Tests load two shared cores; a Redis answer must not count as lost when it is slow.
-    redis_timeout_seconds=2.0,
 )
 
 

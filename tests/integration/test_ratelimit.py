@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -17,6 +18,7 @@ from starlette.requests import Request
 
 from infra.problems import PROBLEM_JSON, install_problem_handlers, problem_type
 from infra.security.ratelimit import RateLimiter, RateLimitMiddleware
+from infra.security.ratelimit import limiter as limiter_module
 from infra.settings import RateLimitSettings, Settings
 from tests.network import free_port
 
@@ -269,6 +271,37 @@ async def test_a_hung_redis_costs_a_request_no_more_than_the_timeout(silent_redi
 
     assert (command.status_code, query.status_code) == (503, 200)
     assert elapsed < 2 * LIMITS.redis_timeout_seconds + 0.2
+
+
+class CountingLimiter(RateLimiter):
+    """Counts the requests that went to Redis."""
+
+    asked = 0
+
+    async def _count(self, *args: Any) -> Any:
+        self.asked += 1
+        return await super()._count(*args)
+
+
+async def test_after_a_failure_one_request_alone_probes_a_hung_redis(
+    silent_redis: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limiter_module, "STORE_RETRY_SECONDS", 0.0)  # probe at once
+    settings = LIMITS.model_copy(update={"redis_timeout_seconds": 0.3})
+    limiter = CountingLimiter.from_url(settings, f"redis://127.0.0.1:{silent_redis}/0")
+    try:
+        async with client_for(limiter) as api:
+            first = await api.post("/v1/transfers", headers=new_client())
+            assert limiter.asked == 1
+            # The breaker is open; ten at once: one probes (and waits), nine skip Redis.
+            rest = await asyncio.gather(
+                *(api.post("/v1/transfers", headers=new_client()) for _ in range(10))
+            )
+    finally:
+        await limiter.aclose()
+
+    assert {r.status_code for r in [first, *rest]} == {503}
+    assert limiter.asked == 2
 
 
 class RecordingLimiter(RateLimiter):

@@ -32,8 +32,8 @@ from infra.settings import ROUTE_CLASSES, RateLimitSettings, RouteClass
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ledger-ratelimit"
-# After Redis fails, requests skip it for this long: a black-holed Redis would otherwise
-# cost every request the full timeout.
+# After Redis fails, requests skip it for this long, and then one request alone tries it
+# again: a black-holed Redis would otherwise cost every request the full timeout.
 STORE_RETRY_SECONDS = 1.0
 WARNING_INTERVAL_SECONDS = 10.0
 
@@ -80,7 +80,7 @@ class RateLimiter:
             for client, per_class in settings.overrides().items()
         }
         self._fail_open = settings.fail_open_classes()
-        self._skip_store_until = 0.0
+        self._breaker = _Breaker(STORE_RETRY_SECONDS)
         self._warnings = _ThrottledWarning(WARNING_INTERVAL_SECONDS)
 
     @classmethod
@@ -120,14 +120,18 @@ class RateLimiter:
         # Prefixes keep a client id that looks like an address apart from that address.
         client_key = f"client:{client_id}" if client_id else f"address:{remote_address}"
         policy = ", ".join(f"{item.amount};w={item.get_expiry()}" for item in items)
-        if time.monotonic() < self._skip_store_until:
+        if not self._breaker.admits():
             return self._unchecked(route_class, "Redis failed moments ago")
         try:
             async with asyncio.timeout(self.settings.redis_timeout_seconds):
                 states = await self._count(items, route_class, client_key)
         except (StorageError, RedisError, OSError, TimeoutError) as error:
-            self._skip_store_until = time.monotonic() + STORE_RETRY_SECONDS
+            self._breaker.failed()
             return self._unchecked(route_class, f"{type(error).__name__}: {error}")
+        except BaseException:  # cancelled (the client left): another request may probe
+            self._breaker.abandoned()
+            raise
+        self._breaker.answered()
         refused = [state for state in states if not state.allowed]
         if refused:
             LIMITED.labels(route_class).inc()
@@ -164,6 +168,39 @@ class RateLimiter:
             "rate limiting cannot reach Redis (%s); failing %s for %s", reason, mode, route_class
         )
         return Decision(route_class, "unchecked" if fails_open else "refused-unchecked")
+
+
+class _Breaker:
+    """Keeps requests off a Redis that just failed, then lets one request alone probe it.
+
+    Hand-written: it is a dozen lines, the usual libraries (pybreaker, aiobreaker) wrap
+    the call itself and count failures over windows, and here one failure must open it
+    (a dead Redis would otherwise cost every request the timeout) while only one request
+    at a time may pay that timeout to find out whether Redis is back.
+    """
+
+    def __init__(self, retry_seconds: float) -> None:
+        self._retry_seconds = retry_seconds
+        self._open_until: float | None = None  # None: closed
+        self._probing = False
+
+    def admits(self) -> bool:
+        """Whether this request may ask Redis (closed, or the one probe once the wait is up)."""
+        if self._open_until is None:
+            return True
+        if self._probing or time.monotonic() < self._open_until:
+            return False
+        self._probing = True
+        return True
+
+    def answered(self) -> None:
+        self._open_until, self._probing = None, False
+
+    def abandoned(self) -> None:
+        self._probing = False
+
+    def failed(self) -> None:
+        self._open_until, self._probing = time.monotonic() + self._retry_seconds, False
 
 
 class _ThrottledWarning:
