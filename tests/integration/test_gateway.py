@@ -59,9 +59,9 @@ def start_upstream(name: str) -> Upstream:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             upstream.peers.append(self.client_address)
-            if self.path.startswith("/v1/slow"):
+            if self.path.startswith("/v1/transfers/slow"):
                 time.sleep(SLOW_SECONDS)
-            if self.path.startswith("/v1/broken"):
+            if self.path.startswith("/v1/transfers/broken"):
                 self.close_connection = True
                 return  # no response at all: nginx must call that a bad gateway
             echo = {
@@ -172,9 +172,10 @@ def test_commands_are_routed_to_the_command_api(https: httpx.Client, path: str) 
     "path",
     [
         "/v1/accounts/a-1",
-        "/v1/owners/o-1/accounts?limit=5",
+        "/v1/accounts/a-1/statement?limit=5",
+        "/v1/owners/o-1/portfolio",
         "/v1/transfers/t-1",
-        "/v1/stats",
+        "/v1/stats/daily",
         "/v1/events?after=10",
     ],
 )
@@ -203,7 +204,7 @@ def test_token_requests_go_to_the_issuer(https: httpx.Client, method: str, path:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("DELETE", "/v1/accounts/a-1"), ("POST", "/v1/accounts/a-1/rename"), ("GET", "/docs")],
+    [("POST", "/v1/accounts/a-1/rename"), ("GET", "/v1/nowhere"), ("GET", "/docs")],
 )
 def test_unrouted_requests_get_a_404_problem(https: httpx.Client, method: str, path: str) -> None:
     response = https.request(method, path)
@@ -211,6 +212,28 @@ def test_unrouted_requests_get_a_404_problem(https: httpx.Client, method: str, p
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.json()["type"] == problem_type("not-found")
+    assert "allow" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/accounts/a-1", "GET"),
+        ("PUT", "/v1/accounts", "GET, POST"),
+        ("GET", "/v1/transfers", "POST"),
+        ("PATCH", "/v1/accounts/a-1/deposits", "POST"),
+        ("TRACE", "/v1/transfers", "POST"),  # nginx refuses TRACE itself, before any location
+    ],
+)
+def test_an_undeclared_method_gets_a_405_problem_with_allow(
+    https: httpx.Client, method: str, path: str, allow: str
+) -> None:
+    response = https.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["type"] == problem_type("method-not-allowed")
 
 
 def test_commands_are_balanced_across_both_replicas(https: httpx.Client) -> None:
@@ -226,7 +249,7 @@ def test_connections_to_an_upstream_are_kept_alive(
     before = len(query.peers)
 
     for _ in range(6):
-        served_by(https.get("/v1/stats"))
+        served_by(https.get("/v1/stats/daily"))
 
     assert len(set(query.peers[before:])) < 6
 
@@ -254,7 +277,7 @@ def test_tls_serves_the_certificate_the_stack_generated(gateway: NginxGateway) -
 
 def test_clients_that_do_not_trust_the_certificate_are_refused(gateway: NginxGateway) -> None:
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        httpx.get(f"https://127.0.0.1:{gateway.settings.gateway.https_port}/v1/stats")
+        httpx.get(f"https://127.0.0.1:{gateway.settings.gateway.https_port}/v1/stats/daily")
 
 
 def test_an_oversized_body_gets_a_413_problem(https: httpx.Client) -> None:
@@ -273,7 +296,7 @@ def test_a_body_within_the_limit_reaches_the_api(https: httpx.Client) -> None:
 
 def test_a_slow_upstream_gets_a_504_problem_after_the_read_timeout(https: httpx.Client) -> None:
     began = time.monotonic()
-    response = https.get("/v1/slow")
+    response = https.get("/v1/transfers/slow")
     elapsed = time.monotonic() - began
 
     assert response.status_code == 504
@@ -285,7 +308,7 @@ def test_a_slow_upstream_gets_a_504_problem_after_the_read_timeout(https: httpx.
 def test_an_upstream_that_hangs_up_gets_a_503_problem_with_retry_after(
     https: httpx.Client,
 ) -> None:
-    response = https.get("/v1/broken")
+    response = https.get("/v1/transfers/broken")
 
     assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM_JSON
@@ -322,7 +345,7 @@ def test_an_unreachable_upstream_gets_a_503_problem_with_retry_after(
 
 
 def test_a_request_id_is_generated_and_passed_upstream_and_back(https: httpx.Client) -> None:
-    response = https.get("/v1/stats")
+    response = https.get("/v1/stats/daily")
 
     request_id = response.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
@@ -330,14 +353,14 @@ def test_a_request_id_is_generated_and_passed_upstream_and_back(https: httpx.Cli
 
 
 def test_a_clients_request_id_is_kept(https: httpx.Client) -> None:
-    response = https.get("/v1/stats", headers={"X-Request-Id": "trace-42.a"})
+    response = https.get("/v1/stats/daily", headers={"X-Request-Id": "trace-42.a"})
 
     assert response.headers["x-request-id"] == "trace-42.a"
     assert response.json()["headers"]["x-request-id"] == "trace-42.a"
 
 
 def test_a_malformed_request_id_is_replaced(https: httpx.Client) -> None:
-    response = https.get("/v1/stats", headers={"X-Request-Id": "two words"})
+    response = https.get("/v1/stats/daily", headers={"X-Request-Id": "two words"})
 
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
@@ -349,7 +372,7 @@ def test_error_responses_carry_a_request_id_too(https: httpx.Client) -> None:
 
 
 def test_the_api_learns_the_client_address_scheme_and_bearer_token(https: httpx.Client) -> None:
-    response = https.get("/v1/stats", headers={"Authorization": "Bearer token-1"})
+    response = https.get("/v1/stats/daily", headers={"Authorization": "Bearer token-1"})
 
     headers = response.json()["headers"]
     assert headers["x-forwarded-for"] == "127.0.0.1"
@@ -357,7 +380,7 @@ def test_the_api_learns_the_client_address_scheme_and_bearer_token(https: httpx.
     assert headers["authorization"] == "Bearer token-1"
 
 
-@pytest.mark.parametrize("path", ["/v1/stats", "/nowhere", "/gateway/health"])
+@pytest.mark.parametrize("path", ["/v1/stats/daily", "/nowhere", "/gateway/health"])
 def test_security_headers_are_on_every_response(https: httpx.Client, path: str) -> None:
     headers = https.get(path).headers
 
@@ -371,10 +394,12 @@ def test_security_headers_are_on_every_response(https: httpx.Client, path: str) 
 def test_tokens_and_query_strings_stay_out_of_the_access_log(
     https: httpx.Client, gateway: NginxGateway
 ) -> None:
-    https.get("/v1/stats?access_token=query-secret", headers={"Authorization": "Bearer hdr-secret"})
+    https.get(
+        "/v1/stats/daily?access_token=query-secret", headers={"Authorization": "Bearer hdr-secret"}
+    )
 
     log = gateway.files.access_log.read_text()
-    assert "/v1/stats" in log
+    assert "/v1/stats/daily" in log
     assert "query-secret" not in log
     assert "hdr-secret" not in log
 
@@ -419,7 +444,7 @@ def test_changed_settings_are_reloaded_without_a_restart_and_down_stops_it(
 
         reloaded.up()
 
-        url = f"https://127.0.0.1:{moved.https_port}/v1/stats"
+        url = f"https://127.0.0.1:{moved.https_port}/v1/stats/daily"
         assert served_by(httpx.get(url, verify=tls_context(reloaded))) == "issuer"
         assert read_record(component.pid_path) == before
     finally:
