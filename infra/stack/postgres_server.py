@@ -34,6 +34,13 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') \\gexec
 """
+# In the role's database: statement statistics it may read and reset (for profiling).
+_STATISTICS_SQL = """\
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+GRANT pg_read_all_stats TO :"role";
+GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO :"role";
+"""
 
 
 class PostgreSQL(UrlServer):
@@ -74,6 +81,9 @@ class PostgreSQL(UrlServer):
             "synchronous_commit": "on",
             "full_page_writes": "on",
             "max_connections": "200",
+            # Statement statistics for profiling (`pg_stat_statements`; `make bench` prints
+            # the statements a command costs). Its overhead is a few per cent at most.
+            "shared_preload_libraries": "pg_stat_statements",
         }
         options = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
         return [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), *options]
@@ -118,6 +128,8 @@ class PostgreSQL(UrlServer):
         run_command(self.name, bootstrap, log, stdin_text=_BOOTSTRAP_SQL)
         indexes = self._psql(database, "--single-transaction")
         run_command(self.name, indexes, log, stdin_text=READ_STORE_INDEXES_SQL.read_text())
+        statistics = self._psql(database, "-v", f"role={role}")
+        run_command(self.name, statistics, log, stdin_text=_STATISTICS_SQL)
 
     def _psql(self, database: str, *options: str) -> list[str]:
         """psql as the superuser over the unix socket, reading its script from stdin."""

@@ -105,6 +105,41 @@ class RateResult:
     read_store_commands_per_command: dict[str, float]
     rows_scanned_per_command: float
     sequential_scans_per_command: float
+    statements: list[StatementCost] = field(default_factory=list)
+
+
+@dataclass
+class StatementCost:
+    """One statement's share of a command in PostgreSQL (`pg_stat_statements`)."""
+
+    query: str
+    calls_per_command: float
+    exec_ms_per_command: float
+    rows_per_command: float
+
+
+TOP_STATEMENTS = 15
+
+
+def reset_statements(settings: Settings) -> None:
+    """Start `pg_stat_statements` afresh (every database of the server)."""
+    with psycopg.connect(settings.postgres.url.get_secret_value(), autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def top_statements(settings: Settings, accepted: int) -> list[StatementCost]:
+    """The statements that took the most execution time since the reset, per command."""
+    query = r"""
+        SELECT regexp_replace(query, '\s+', ' ', 'g'), calls, total_exec_time, rows
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT %s
+    """
+    with psycopg.connect(settings.postgres.url.get_secret_value(), autocommit=True) as conn:
+        rows = conn.execute(query, (TOP_STATEMENTS,)).fetchall()
+    per = max(1, accepted)
+    return [
+        StatementCost(str(text)[:160], calls / per, exec_ms / per, count / per)
+        for text, calls, exec_ms, count in rows
+    ]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -361,13 +396,17 @@ async def measure(stack: ChaosStack, options: argparse.Namespace, log: Console) 
         for rate in options.rates:
             log.print(f"[dim]… {rate} commands/s for {options.duration:.0f} s[/dim]")
             pids = stack_pids(settings)
+            await asyncio.to_thread(reset_statements, settings)
             before = await asyncio.to_thread(read_counters, settings, pids)
             window = await traffic.run(rate, options.duration)
             lag = await lag_events(settings)
             after = await asyncio.to_thread(read_counters, settings, pids)
+            statements = await asyncio.to_thread(top_statements, settings, len(window.command_ms))
             drained = await drain(settings, DRAIN_SECONDS)
             results.append(summarise(window, before, after, lag, drained))
+            results[-1].statements = statements
             log.print(rate_table(results[-1]))
+            log.print(statements_table(results[-1]))
         return results
 
 
@@ -409,6 +448,22 @@ def rate_table(result: RateResult) -> Table:
     table.add_row(
         "read-store sequential scans per command", f"{result.sequential_scans_per_command:.2f}"
     )
+    return table
+
+
+def statements_table(result: RateResult) -> Table:
+    """Where PostgreSQL's execution time went, per command (`pg_stat_statements`)."""
+    table = Table(title=f"PostgreSQL at {result.rate} commands/s: top statements by time")
+    for column in ("calls / cmd", "exec ms / cmd", "rows / cmd"):
+        table.add_column(column, justify="right")
+    table.add_column("statement", overflow="fold")
+    for cost in result.statements:
+        table.add_row(
+            f"{cost.calls_per_command:.2f}",
+            f"{cost.exec_ms_per_command:.3f}",
+            f"{cost.rows_per_command:.1f}",
+            cost.query,
+        )
     return table
 
 
