@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -271,6 +275,67 @@ async def test_a_hung_redis_costs_a_request_no_more_than_the_timeout(silent_redi
 
     assert (command.status_code, query.status_code) == (503, 200)
     assert elapsed < 2 * LIMITS.redis_timeout_seconds + 0.2
+
+
+class RestartableRedis:
+    """A redis-server of the test's own on a free port, to stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self._directory = directory
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1"]
+        command += ["--port", str(self.port), "--save", "", "--appendonly", "no"]
+        command += ["--dir", str(self._directory)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_restarted_redis_costs_no_request_its_answer(own_redis: RestartableRedis) -> None:
+    limiter = RateLimiter.from_url(LIMITS, own_redis.url)
+    try:
+        async with client_for(limiter) as api:
+            # Several connections in the pool, all dead once the server restarts.
+            warm = await asyncio.gather(
+                *(api.post("/v1/transfers", headers=new_client()) for _ in range(8))
+            )
+            own_redis.stop()
+            own_redis.start()
+            before = failures("commands", "closed")
+            after_restart = [
+                await api.post("/v1/transfers", headers=new_client()) for _ in range(8)
+            ]
+    finally:
+        await limiter.aclose()
+
+    assert {r.status_code for r in warm} == {200}
+    assert [r.status_code for r in after_restart] == [200] * 8
+    assert failures("commands", "closed") == before
 
 
 class CountingLimiter(RateLimiter):

@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from infra.security.ratelimit.window import LimitState, WindowCounts, limit_state
@@ -91,8 +92,10 @@ class RateLimiter:
             redis_url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            # redis-py retries with backoff by default; a dead Redis must fail fast instead.
-            retry=Retry(NoBackoff(), 0),
+            # One immediate retry, on a connection error only: after Redis restarts, every
+            # pooled connection is dead and fails once; the retry reconnects. (redis-py's
+            # default, retries with backoff and on timeouts too, would make a dead Redis slow.)
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         # `limits` types its options as scalars, but hands `connection_pool` to redis-py.
         options: dict[str, Any] = {"connection_pool": pool}
