@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +40,10 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 WORKERS = "projector_workers"
-"""One heartbeat document per (process, projection), rewritten every poll by its process."""
+"""One heartbeat document per (process, projection), rewritten by its process."""
+HEARTBEAT_SECONDS = 5.0
+"""How often an unchanged heartbeat is rewritten: three times within the 15 s that
+`ledger projections status` counts a worker as alive (a change is written at once)."""
 
 
 def version_mismatch(entry: CatalogEntry, projection: Projection) -> str:
@@ -78,6 +82,7 @@ class ProjectionSupervisor:
         self.worker: ProjectorWorker | None = None
         self._warned: str | None = None
         self._heartbeat_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}:{projection.name}"
+        self._last_beat: tuple[float, tuple[object, ...]] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the catalog until `stop` is set."""
@@ -105,8 +110,15 @@ class ProjectionSupervisor:
         await _wait(stop, self._poll_seconds)
 
     async def _beat(self) -> None:
-        """Tell operators (`ledger projections status`) what this worker is doing."""
+        """Tell operators (`ledger projections status`) what this worker is doing: at once
+        when its state changed, else every HEARTBEAT_SECONDS (each beat is a read-store
+        write, once a second per projection when it was written every poll)."""
         report = self.report(None)
+        now, state = time.monotonic(), (report["state"], report["message"], report["build"])
+        if self._last_beat is not None:
+            last, last_state = self._last_beat
+            if state == last_state and now - last < HEARTBEAT_SECONDS:
+                return
         document = {
             "_id": self._heartbeat_id,
             "projection": self.projection.name,
@@ -123,6 +135,7 @@ class ProjectionSupervisor:
             await self._database[WORKERS].replace_one(
                 {"_id": self._heartbeat_id}, document, upsert=True
             )
+            self._last_beat = (now, state)
 
     async def _entry(self) -> CatalogEntry | None:
         try:
