@@ -2,16 +2,23 @@
 
 It runs `domain.transfer_process.TransferProcess` over the notification log, using the
 library's own subscription (woken by LISTEN/NOTIFY) and tracking recorder (the
-checkpoint). A crash between a command and its checkpoint re-delivers the event; the
-process's handlers are idempotent, so no leg is applied twice. One worker is active at
+checkpoint). The checkpoint is written every CHECKPOINT_SECONDS, not after each event:
+a commit per event halved the worker's rate, and a crash re-delivers what it handled
+since; the process's handlers are idempotent, so no leg is applied twice. One worker is active at
 a time (advisory lock): the handlers assume the log is handled in order by one worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
 import threading
+import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -49,6 +56,13 @@ TOPICS = [
     get_topic(Account.TransferDebitReversed),
 ]
 MAX_BACKOFF_SECONDS = 10.0
+# A worker that holds the lock, has transfer events waiting and has not handled one for
+# this long is stuck (a thread blocked on something that will not answer): the process
+# logs every thread's stack and exits, and the supervisor starts it again.
+STALL_SECONDS = 60.0
+STALL_CHECK_SECONDS = 5.0
+EXIT_STALLED = 70
+CHECKPOINT_SECONDS = 0.5
 
 HANDLED = Counter("ledger_transfer_process_events_total", "Events handled", ["event_type"])
 FAILURES = Counter("ledger_transfer_process_failures_total", "Times the process restarted")
@@ -69,6 +83,8 @@ class TransferWorker:
         self.handled = 0
         self.active = False
         self.position = 0
+        self.checkpointed = 0
+        self.progressed_at = time.monotonic()
 
     def stop(self) -> None:
         """Ask the worker to finish the event in hand and return."""
@@ -86,7 +102,7 @@ class TransferWorker:
                 ) as lock:
                     if self._wait_for_lock(lock):
                         log.info("transfer process is active")
-                        self.active = True
+                        self.active, self.progressed_at = True, time.monotonic()
                         self._follow()
                         backoff = 0.5
             except (psycopg.Error, PersistenceError, OSError) as error:
@@ -98,6 +114,24 @@ class TransferWorker:
             self._stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
+    def checkpoint(self) -> None:
+        """Record the position of the last event handled, if it moved since last time."""
+        position = self.position
+        if position > self.checkpointed:
+            self._tracking.insert_tracking(Tracking(TRACKING_NAME, position))
+            self.checkpointed = position
+
+    def has_events_waiting(self) -> bool:
+        """Whether the log holds a transfer event after the last one handled."""
+        waiting = self._ledger.recorder.select_notifications(
+            start=self.position, limit=1, topics=TOPICS, inclusive_of_start=False
+        )
+        return bool(waiting)
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds since the active worker last handled an event (0 while on standby)."""
+        return now - self.progressed_at if self.active else 0.0
+
     def _wait_for_lock(self, lock: psycopg.Connection[tuple[object, ...]]) -> bool:
         while not self._stop.is_set():
             row = lock.execute(TRY_LOCK, (TRANSFER_PROCESS_LOCK,)).fetchone()
@@ -107,7 +141,8 @@ class TransferWorker:
         return False
 
     def _follow(self) -> None:
-        position = self.position = self._tracking.max_tracking_id(TRACKING_NAME) or 0
+        position = self._tracking.max_tracking_id(TRACKING_NAME) or 0
+        self.position = self.checkpointed = position
         with self._ledger.recorder.subscribe(gt=position, topics=TOPICS) as subscription:
             self._subscription = subscription
             if self._stop.is_set():
@@ -117,9 +152,8 @@ class TransferWorker:
                 assert isinstance(event, DomainEvent)  # the mapper only builds our events
                 self._process.handle(event)
                 failpoints.reached(f"transfers.after_handle:{type(event).__name__}")
-                self._tracking.insert_tracking(Tracking(TRACKING_NAME, notification.id))
                 self.handled += 1
-                self.position = notification.id
+                self.position, self.progressed_at = notification.id, time.monotonic()
                 HANDLED.labels(type(event).__name__).inc()
 
 
@@ -132,11 +166,76 @@ async def run_with_probes(settings: Settings, ledger: Ledger, stop: asyncio.Even
             probes_for(worker, ledger), settings.transfers.host, settings.transfers.port, stop
         )
     )
+    watchdog = asyncio.create_task(watch_for_stalls(worker, stop))
+    checkpoints = asyncio.create_task(keep_checkpointing(worker, stop))
     try:
         await run_in_thread(worker.run, worker.stop, stop)
     finally:
         stop.set()
         await probes
+        watchdog.cancel()
+        await checkpoints
+
+
+async def keep_checkpointing(worker: TransferWorker, stop: asyncio.Event) -> None:
+    """Write the worker's checkpoint every CHECKPOINT_SECONDS, and once more at the end."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CHECKPOINT_SECONDS)
+        try:
+            await asyncio.to_thread(worker.checkpoint)
+        except (psycopg.Error, PersistenceError, OSError) as error:
+            log.debug("checkpoint not written (%s); the next one will be", error)
+        if stop.is_set():
+            return
+
+
+async def watch_for_stalls(
+    worker: TransferWorker,
+    stop: asyncio.Event,
+    *,
+    stall_seconds: float = STALL_SECONDS,
+    check_seconds: float = STALL_CHECK_SECONDS,
+    on_stall: Callable[[TransferWorker], None] | None = None,
+) -> None:
+    """Call `on_stall` (by default: log every thread's stack and exit the process) when
+    the active worker has handled nothing for `stall_seconds` with events waiting. A
+    blocked thread cannot be stopped from outside, only restarted by the supervisor."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), check_seconds)
+        if stop.is_set() or worker.stalled_for(time.monotonic()) < stall_seconds:
+            continue
+        try:
+            waiting = await asyncio.to_thread(worker.has_events_waiting)
+        except (psycopg.Error, PersistenceError, OSError):
+            continue  # the event store is down: the worker is waiting on it, not stuck
+        if waiting and worker.stalled_for(time.monotonic()) >= stall_seconds:
+            (on_stall or exit_stalled)(worker)
+            return
+
+
+def exit_stalled(worker: TransferWorker) -> None:
+    """Log why and every thread's stack, then exit at once (a blocked thread would hold
+    up a normal exit); the supervisor starts the process again."""
+    log.error(
+        "transfer process stuck at position %d for %.0f s with events waiting; "
+        "exiting so that it is restarted. Threads:\n%s",
+        worker.position,
+        worker.stalled_for(time.monotonic()),
+        thread_stacks(),
+    )
+    logging.shutdown()
+    os._exit(EXIT_STALLED)
+
+
+def thread_stacks() -> str:
+    """Every thread's current stack, for the log of a stuck process."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(
+        f"{names.get(ident, ident)}:\n{''.join(traceback.format_stack(frame))}"
+        for ident, frame in sys._current_frames().items()
+    )
 
 
 def probes_for(worker: TransferWorker, ledger: Ledger) -> FastAPI:
