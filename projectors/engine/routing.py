@@ -13,10 +13,12 @@ are committed only once the routed copies are acknowledged by every in-sync repl
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from domain.envelope import EventEnvelope
 from infra.messaging.cloudevents import KafkaRecord, to_record
@@ -75,6 +77,7 @@ class KafkaRouting:
         self.topic = routing_topic(settings.topic)
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._broken = False
 
     async def start(self) -> None:
         """Connect a producer."""
@@ -84,21 +87,40 @@ class KafkaRouting:
 
     async def stop(self) -> None:
         """Flush and close the producer."""
+        self._broken = False
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()
 
     async def send_all(self, records: Sequence[KafkaRecord]) -> None:
-        """Send in order and wait for all acknowledgements."""
+        """Send in order and wait for all acknowledgements.
+
+        A failed send replaces the producer before the error goes up: an idempotent
+        producer whose sequence the broker lost (`OutOfOrderSequenceNumber` after a broker
+        restart) fails every later send too, so retrying on it never ends. A fresh one (a
+        new producer id) is safe, since the worker sends the whole batch again before it
+        commits its offsets; the routing topic's consumers are idempotent.
+        """
+        if self._broken:
+            await self.start()
+            self._broken = False
         producer = self._producer
         if producer is None:
             raise RoutingStoppedError("the routing producer is not running")
-        deliveries = [
-            await producer.send(self.topic, record.value, key=record.key, headers=record.headers)
-            for record in records
-        ]
-        for delivery in deliveries:
-            await delivery
+        try:
+            deliveries = [
+                await producer.send(
+                    self.topic, record.value, key=record.key, headers=record.headers
+                )
+                for record in records
+            ]
+            for delivery in deliveries:
+                await delivery
+        except KafkaError:
+            self._producer, self._broken = None, True
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
 
 
 class Router:
