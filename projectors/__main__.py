@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from infra.readstore.client import make_client, read_models
+from infra.readstore.client import close_client, make_client, read_models
 from infra.runtime.probes import serve_probes
 from infra.runtime.process import run_process
 from infra.settings import Settings
@@ -33,7 +33,7 @@ def main() -> None:
                 stop.set()
                 await probes
         finally:
-            await client.close()
+            await close_client(client)
 
     run_process("projector", work)
 

@@ -9,7 +9,6 @@ first, then the stores they use).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,7 +22,8 @@ from infra.eventstore.history import EventHistory, LogListener, open_history
 from infra.eventstore.reader import EventStoreReader, relay_checkpoint_name
 from infra.messaging.partition_ends import PartitionEnds
 from infra.messaging.read_side_news import follow_news
-from infra.readstore.client import make_client, read_models
+from infra.readstore.client import close_client, make_client, read_models
+from infra.runtime.tasks import cancel_and_wait
 from infra.settings import QueryApiSettings, Settings
 from projectors.engine.routing import routing_topic
 from projectors.operations.catalog import Build, CachedCatalog, ProjectionCatalog
@@ -94,7 +94,7 @@ async def open_read_services(settings: Settings) -> AsyncIterator[ReadServices]:
 
 def _read_models(stack: AsyncExitStack, settings: Settings) -> AsyncDatabase[dict[str, Any]]:
     client = make_client(settings.mongodb)
-    stack.push_async_callback(client.close)
+    stack.push_async_callback(close_client, client)
     return read_models(client, settings.mongodb)
 
 
@@ -116,15 +116,9 @@ def _probe(
 
 
 def _in_background(stack: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
-    """Run `work` as a task, cancelled when the stack closes."""
+    """Run `work` as a task, cancelled when the stack closes (see `cancel_and_wait`)."""
     task = asyncio.create_task(work, name=name)
-    stack.push_async_callback(_cancel, task)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    stack.push_async_callback(cancel_and_wait, task)
 
 
 async def _indexes_created(store: ReadStore) -> bool:

@@ -24,7 +24,7 @@ from rich.table import Table
 from infra.cli.projection_display import RebuildBar, countdown, status_table
 from infra.cli.support import ReadStoreUnavailableError, errors, run_command, settings_of
 from infra.eventstore.history import open_history
-from infra.readstore.client import maintenance_client, make_client, read_models
+from infra.readstore.client import close_client, maintenance_client, make_client, read_models
 from infra.settings import Settings
 from projectors.engine.groups import GroupStillActiveError
 from projectors.engine.probes import READ_STORE_OK, ReadStorePing
@@ -65,7 +65,7 @@ async def operations(
     try:
         yield ProjectionOperations(settings, read_models(client, settings.mongodb), PROJECTIONS)
     finally:
-        await client.close()
+        await close_client(client)
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,9 @@ DURABLE = WriteConcern(w="majority", j=True)
 # Connecting and finding the server have their own bound: a server that does not even
 # accept the connection is not worth waiting for longer, whatever a command may take.
 CONNECT_SECONDS = 5.0
+
+# How long closing a client may wait on the server (see `close_client`).
+CLOSE_SECONDS = 1.0
 
 
 def make_client(
@@ -65,6 +69,25 @@ def make_client(
         connectTimeoutMS=connect_ms,
         serverSelectionTimeoutMS=connect_ms,
     )
+
+
+async def close_client(client: AsyncMongoClient[dict[str, Any]]) -> None:
+    """Close `client`, waiting on the server at most about `CLOSE_SECONDS` twice.
+
+    PyMongo's `close` first ends the client's sessions on the server (`endSessions`) and
+    waits for the answer as long as for any call: with a read store that hangs, a process
+    asked to stop waited a whole deadline (10 s), past its supervisor's grace. Ending them
+    is a courtesy (the server forgets idle sessions by itself), so it gets `CLOSE_SECONDS`.
+    `close` takes the sessions off the client before it sends that, so closing again after
+    the cut goes straight on to dropping the connections and stopping the monitors.
+    """
+    for attempt in (1, 2):
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await client.close()
+            return
+        except TimeoutError:
+            log.warning("the read store did not answer while closing (attempt %d)", attempt)
 
 
 def maintenance_client(settings: MongodbSettings) -> AsyncMongoClient[dict[str, Any]]:

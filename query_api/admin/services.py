@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from infra.readstore.client import make_client, read_models
+from infra.readstore.client import close_client, make_client, read_models
 from infra.settings import Settings
 from projectors.operations.operations import ProjectionOperations
 from projectors.projections.registry import PROJECTIONS
@@ -35,7 +35,7 @@ async def open_admin_services(settings: Settings) -> AsyncIterator[AdminServices
     """Open the operator commands and start the rebuild worker; stop and close them on exit."""
     async with AsyncExitStack() as stack:
         client = make_client(settings.mongodb)
-        stack.push_async_callback(client.close)
+        stack.push_async_callback(close_client, client)
         database = read_models(client, settings.mongodb)
         operations = ProjectionOperations(settings, database, PROJECTIONS)
         worker = await stack.enter_async_context(running_worker(settings))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.eventstore.history import EventHistory, open_history
-from infra.readstore.client import maintenance_client, read_models
+from infra.readstore.client import close_client, maintenance_client, read_models
 from infra.settings import Settings
 from projectors.operations.operations import ProjectionOperations
 from projectors.projections.registry import PROJECTIONS
@@ -110,7 +110,7 @@ class RebuildWorker:
         async with AsyncExitStack() as stack:
             # Rebuilds run here: their index builds may take minutes on a large collection.
             client = maintenance_client(self._settings.mongodb)
-            stack.push_async_callback(client.close)
+            stack.push_async_callback(close_client, client)
             database = read_models(client, self._settings.mongodb)
             history = await stack.enter_async_context(open_history(self._settings))
             operations = ProjectionOperations(self._settings, database, PROJECTIONS)

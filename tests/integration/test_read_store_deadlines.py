@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import pytest
 from pymongo import MongoClient, ReplaceOne
 from pymongo.errors import ConnectionFailure, NetworkTimeout
 
-from infra.readstore.client import make_client
+from infra.readstore.client import CLOSE_SECONDS, close_client, make_client
 from infra.settings import Settings, settings_environment
+from infra.stack.processes import read_record
 from projectors.projections.registry import PROJECTIONS
 from tests.own_read_store import own_read_store, send_wedging_bulk
 from tests.own_stack import run_ledger
@@ -151,3 +153,23 @@ def test_projections_status_shows_every_projection_when_the_read_store_answers(
 
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert {report["name"] for report in json.loads(shown.stdout)} == set(PROJECTIONS)
+
+
+async def test_a_client_closes_promptly_while_the_read_store_hangs(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    # Closing ends the client's sessions on the server: with a server that does not
+    # answer, PyMongo waited a whole deadline for that courtesy, so a process asked to
+    # stop took longer than its supervisor allows (and a test's lifespan timed out).
+    with own_read_store(isolated_settings, tmp_path) as (settings, server):
+        client = make_client(settings.mongodb, deadline_seconds=60.0)
+        await client.deadlines.documents.insert_one({"_id": "a session now exists"})
+        record = read_record(server.pid_path)
+        assert record is not None
+        os.kill(record.pid, signal.SIGSTOP)
+        try:
+            # Well under the 5 s after which PyMongo's monitor gives the server up anyway.
+            async with asyncio.timeout(2 * CLOSE_SECONDS + 2.0):
+                await close_client(client)
+        finally:
+            os.kill(record.pid, signal.SIGCONT)

@@ -9,6 +9,7 @@ leave it, against a real event store. The default reaction (log every thread's s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -46,15 +47,21 @@ def request_a_transfer(ledger: Ledger) -> int:
 
 
 async def watch(worker: TransferWorker, seconds: float) -> list[TransferWorker]:
-    """Run the watchdog (stalls after 0.2 s, checked every 0.05 s) for `seconds`."""
+    """Run the watchdog (stalls after 0.2 s, checked every 0.05 s) until it reports a
+    stall, or for `seconds` if it reports none."""
     stalled: list[TransferWorker] = []
+    reported = asyncio.Event()
+
+    def on_stall(stuck: TransferWorker) -> None:
+        stalled.append(stuck)
+        reported.set()
+
     stop = asyncio.Event()
     task = asyncio.create_task(
-        watch_for_stalls(
-            worker, stop, stall_seconds=0.2, check_seconds=0.05, on_stall=stalled.append
-        )
+        watch_for_stalls(worker, stop, stall_seconds=0.2, check_seconds=0.05, on_stall=on_stall)
     )
-    await asyncio.sleep(seconds)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(reported.wait(), seconds)
     stop.set()
     await task
     return stalled
@@ -67,7 +74,7 @@ async def test_an_active_worker_stuck_with_a_transfer_waiting_is_restarted(
     worker = TransferWorker(isolated_settings, ledger)
     worker.active = True  # holds the lock, handled nothing since: stuck
 
-    assert await watch(worker, 1.0) == [worker]
+    assert await watch(worker, 30.0) == [worker]
 
 
 async def test_a_worker_with_nothing_waiting_is_left_alone(
