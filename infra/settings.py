@@ -168,6 +168,8 @@ class ProjectorSettings(BaseModel):
     max_batch: int = Field(default=1_000, ge=1)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    commit_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    """How often a worker commits the offsets it has applied (0: after every batch)."""
 
 
 class TransfersSettings(BaseModel):

@@ -14,6 +14,7 @@ from domain.envelope import EventEnvelope
 from infra.messaging.cloudevents import to_record
 from infra.messaging.kafka import ensure_topic
 from infra.settings import Settings
+from projectors.engine.groups import committed_offsets
 from projectors.engine.worker import ProjectorWorker
 from projectors.engine.writers import DocumentWriter
 from projectors.projections import accounts
@@ -118,3 +119,54 @@ async def test_two_writers_racing_on_one_document_both_converge_on_the_latest_ve
     )
     assert document is not None
     assert (document["balance"], document["version"]) == (10, 5)
+
+
+def with_commit_interval(settings: Settings, seconds: float) -> Settings:
+    projector = settings.projector.model_copy(update={"commit_interval_seconds": seconds})
+    return settings.model_copy(update={"projector": projector})
+
+
+async def run_until_applied(worker: ProjectorWorker, count: int) -> tuple[asyncio.Event, Any]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    async with asyncio.timeout(30):
+        while worker.applied < count:
+            await asyncio.sleep(0.05)
+    return stop, task
+
+
+async def test_a_stopping_worker_commits_what_it_applied_before_its_interval_is_up(
+    isolated_settings: Settings, mongo_database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    settings = with_commit_interval(isolated_settings, 60.0)
+    history = account_history(uuid4(), [5, 6, 7, 8])
+    await publish(settings, history[:2])
+    worker = ProjectorWorker(settings, mongo_database, [accounts.PROJECTION])
+    stop, task = await run_until_applied(worker, 2)  # the first batch is committed at once
+    await publish(settings, history[2:])
+    async with asyncio.timeout(30):
+        while worker.applied < len(history):
+            await asyncio.sleep(0.05)
+
+    stop.set()
+    await task
+
+    committed = await committed_offsets(settings.kafka, worker.group_id)
+    assert sum(committed.values()) == len(history)
+
+
+async def test_a_running_worker_commits_once_its_interval_is_up_with_nothing_more_to_read(
+    isolated_settings: Settings, mongo_database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    settings = with_commit_interval(isolated_settings, 0.5)
+    await publish(settings, account_history(uuid4(), [5, 6, 7]))
+    worker = ProjectorWorker(settings, mongo_database, [accounts.PROJECTION])
+
+    stop, task = await run_until_applied(worker, 4)
+    try:
+        async with asyncio.timeout(30):
+            while sum((await committed_offsets(settings.kafka, worker.group_id)).values()) < 4:
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await task
