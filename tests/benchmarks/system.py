@@ -82,6 +82,7 @@ class Counters:
     read_store_commands: dict[str, float]
     rows_scanned: int
     sequential_scans: int
+    rows_scanned_by_table: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +107,7 @@ class RateResult:
     rows_scanned_per_command: float
     sequential_scans_per_command: float
     statements: list[StatementCost] = field(default_factory=list)
+    rows_scanned_per_command_by_table: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -208,26 +210,27 @@ def ferretdb_commands(settings: Settings) -> dict[str, float]:
     return counts
 
 
-def read_store_scans(settings: Settings) -> tuple[int, int]:
-    """Rows read by sequential scans, and their number, over FerretDB's tables (not `public`)."""
+def read_store_scans(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Per FerretDB table (not `public`): rows read by sequential scans, and their number."""
     query = """
-        SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(seq_scan), 0)
+        SELECT relname, coalesce(seq_tup_read, 0), coalesce(seq_scan, 0)
         FROM pg_stat_user_tables WHERE schemaname <> 'public'
     """
     with psycopg.connect(settings.postgres.url.get_secret_value(), autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = conn.execute(query).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+        rows = conn.execute(query).fetchall()
+    return {str(name): (int(tuples), int(scans)) for name, tuples, scans in rows}
 
 
 def read_counters(settings: Settings, pids: dict[str, int]) -> Counters:
     """Every counter the table divides by the commands accepted."""
-    rows, scans = read_store_scans(settings)
+    by_table = read_store_scans(settings)
     return Counters(
         cpu_seconds=process_tree_seconds(pids),
         read_store_commands=ferretdb_commands(settings),
-        rows_scanned=rows,
-        sequential_scans=scans,
+        rows_scanned=sum(rows for rows, _ in by_table.values()),
+        sequential_scans=sum(scans for _, scans in by_table.values()),
+        rows_scanned_by_table={name: rows for name, (rows, _) in by_table.items()},
     )
 
 
@@ -357,6 +360,11 @@ def summarise(
         read_store_commands_per_command=commands,
         rows_scanned_per_command=(after.rows_scanned - before.rows_scanned) / accepted,
         sequential_scans_per_command=(after.sequential_scans - before.sequential_scans) / accepted,
+        rows_scanned_per_command_by_table={
+            name: (rows - before.rows_scanned_by_table.get(name, 0)) / accepted
+            for name, rows in after.rows_scanned_by_table.items()
+            if rows > before.rows_scanned_by_table.get(name, 0)
+        },
     )
 
 
@@ -448,6 +456,9 @@ def rate_table(result: RateResult) -> Table:
     table.add_row(
         "read-store sequential scans per command", f"{result.sequential_scans_per_command:.2f}"
     )
+    scanned = sorted(result.rows_scanned_per_command_by_table.items(), key=lambda item: -item[1])
+    for name, rows in scanned[:5]:
+        table.add_row(f"  rows scanned per command in {name}", f"{rows:,.1f}")
     return table
 
 
