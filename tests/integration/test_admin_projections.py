@@ -256,13 +256,8 @@ async def test_a_rebuild_cut_short_by_shutdown_resumes_when_started_again(
 @pytest.fixture
 def engine_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """The rebuild engine's INFO records, whichever thread logs them."""
-    logger = logging.getLogger(rebuild_engine.__name__)
-    # import-linter (tests/unit/test_architecture.py) configures logging with `dictConfig`,
-    # which disables every logger that exists by then, this one included.
-    disabled, logger.disabled = logger.disabled, False
-    caplog.set_level(logging.INFO, logger=logger.name)
+    caplog.set_level(logging.INFO, logger=rebuild_engine.__name__)
     yield caplog
-    logger.disabled = disabled
 
 
 async def test_a_rebuild_runs_on_the_worker_thread_not_on_the_one_serving_requests(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from infra.runtime.tasks import cancel_and_wait
 
 
@@ -42,11 +44,14 @@ async def test_a_task_that_swallowed_one_cancellation_is_cancelled_again() -> No
     assert task.cancelled()
 
 
-async def test_a_task_that_goes_on_swallowing_is_left_behind() -> None:
+async def test_a_task_that_goes_on_swallowing_is_left_behind_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     task = await _started(times=2)
 
     assert not await cancel_and_wait(task, grace_seconds=0.05)
     assert not task.done()
+    assert "task swallower did not stop when cancelled (attempt 2)" in caplog.text
     task.cancel()  # the third is honoured: end it before the loop closes
     with contextlib.suppress(asyncio.CancelledError):
         await task
