@@ -6,7 +6,7 @@ The query API never writes here: every connection runs with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from infra.eventstore.progress import PartitionProgress, read_progress
 from infra.eventstore.schema import EVENTS_TABLE
 from infra.settings import Settings
 
@@ -54,7 +55,8 @@ class RecordedEvent:
 
 
 class EventStoreReader:
-    """Looks up versions and positions in the event store, and the relay's checkpoint."""
+    """Looks up versions and positions in the event store, the relay's checkpoint and the
+    projections' progress."""
 
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]):
         self._pool = pool
@@ -104,6 +106,13 @@ class EventStoreReader:
                 return 0
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def progress(
+        self, read_store: str, projections: Collection[str]
+    ) -> list[PartitionProgress]:
+        """The named projections' progress in `read_store`, per partition."""
+        async with self._connection() as connection:
+            return await read_progress(connection, read_store, projections)
 
     async def ping(self) -> None:
         """Raise `EventStoreUnavailableError` unless the event store answers."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from infra.eventstore.progress import CREATE_TABLE as CREATE_PROGRESS_TABLE
+
 EVENTS_TABLE = "ledger_events"
 NOTIFY_CHANNEL = EVENTS_TABLE.replace(".", "_")
 
@@ -30,4 +32,6 @@ MIGRATIONS = [
     sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (topic, notification_id)").format(
         sql.Identifier(f"{EVENTS_TABLE}_topic_idx"), TABLE
     ),
+    # The projections' progress (ADR 0015), which readers may ask for before any is written.
+    CREATE_PROGRESS_TABLE,
 ]

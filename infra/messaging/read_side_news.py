@@ -38,6 +38,9 @@ SUBSCRIBED = Gauge(
     "1 while this process hears the projector's news; 0 while it relies on its fallback.",
 )
 
+PROGRESS = "projection_progress"
+"""The news that the projections' progress moved (it is in PostgreSQL, not a collection)."""
+
 News = frozenset[str] | None
 """Collections that changed; None: anything may have (news may have been missed)."""
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import psycopg
 from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
@@ -23,14 +24,15 @@ from projectors.engine.writers import ProjectionWriter, WriteNotDurableError
 
 log = logging.getLogger(__name__)
 
-# The read store or the broker (routing), not the event, is the problem: no amount of
-# isolating would help.
+# The read store, the broker (routing) or PostgreSQL (progress), not the event, is the
+# problem: no amount of isolating would help.
 STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionFailure,
     ExecutionTimeout,
     WTimeoutError,
     WriteNotDurableError,
     KafkaError,
+    psycopg.OperationalError,
 )
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -1,108 +1,72 @@
-"""How far each projection has got, per partition: the `projection_progress` documents.
+"""Recording how far a worker's projections have got: one PostgreSQL statement per batch.
 
-`offset` is the next offset to read (what the group commits), so `highwater - offset`
-is the lag in events. A worker that lost its partition in a rebalance may write late;
-updates only move a document forward, so it never undoes its successor's progress.
+The rows are described in `infra.eventstore.progress`, which also reads them. The worker
+writes them after the batch's read-model writes are durable, so a reader that sees a
+partition's progress sees every document it covers. The connection is the worker's own
+(one, autocommit, with a statement deadline): a batch writes progress once, and waiting
+on a pool for it would only add a queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
-from pymongo import InsertOne, UpdateOne
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+import psycopg
 
-from projectors.engine.stores import Clock, CollectionStore, utc_now
-from projectors.engine.writers import Operation, in_small_updates
-from projectors.projections.projection import Document
+from infra.eventstore.progress import (
+    CREATE_TABLE,
+    PartitionReached,
+    Stage,
+    record_progress,
+)
+from infra.settings import Settings
+from projectors.engine.stores import Clock, utc_now
 
-COLLECTION = "projection_progress"
-DUPLICATE_KEY = 11000
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionProgress:
-    """Where one partition stands after a batch."""
-
-    partition: int
-    offset: int
-    highwater: int | None
-    position: int | None
-    occurred_at: datetime | None
+CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_MS = 5_000
 
 
-Stage = tuple[str, int]
-"""What progress is recorded for: a projection (or a routed one's router) and its version."""
+class ProgressStore:
+    """Writes a worker's progress to PostgreSQL, reconnecting after a lost connection."""
 
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+        self._url = settings.postgres.url.get_secret_value()
+        self._read_store = settings.mongodb.database
+        self._clock = clock
+        self._connection: psycopg.AsyncConnection[Any] | None = None
 
-def progress_id(projection: str, partition: int) -> str:
-    """`<projection>:<partition>`."""
-    return f"{projection}:{partition}"
+    async def prepare(self) -> None:
+        """Create the table unless it exists (the event store's migrations also do)."""
+        connection = await self._connected()
+        # Another worker creating it at the same moment makes ours a duplicate: fine.
+        with contextlib.suppress(psycopg.errors.UniqueViolation):
+            await connection.execute(CREATE_TABLE)
 
-
-class ProgressStore(CollectionStore):
-    """Writes progress after each batch, without upserts that could collide (ADR 0003)."""
-
-    COLLECTION_NAME = COLLECTION
-
-    def __init__(self, database: AsyncDatabase[Document], clock: Clock = utc_now) -> None:
-        super().__init__(database, clock)
-        self._existing: set[str] = set()
-
-    async def record(
-        self, stages: Sequence[Stage], partitions: Sequence[PartitionProgress]
-    ) -> None:
-        """Move every (stage, partition) document forward to where the batch ended."""
-        now = self._clock()
-        documents = [_document(stage, progress, now) for stage in stages for progress in partitions]
-        if not documents:
+    async def record(self, stages: Sequence[Stage], partitions: Sequence[PartitionReached]) -> None:
+        """Move every (stage, partition) row forward to where the batch ended."""
+        if not stages or not partitions:
             return
-        await self._create_missing(documents)
-        updates: list[Operation] = [
-            UpdateOne(
-                {"_id": document["_id"], "offset": {"$lte": document["offset"]}},
-                {"$set": _known_fields(document)},
+        connection = await self._connected()
+        try:
+            await record_progress(connection, self._read_store, stages, partitions, self._clock())
+        except psycopg.OperationalError:
+            await self.close()  # a fresh connection next time; the error goes up to retry
+            raise
+
+    async def close(self) -> None:
+        """Close the connection, if any."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+    async def _connected(self) -> psycopg.AsyncConnection[Any]:
+        if self._connection is None or self._connection.closed:
+            self._connection = await psycopg.AsyncConnection.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
             )
-            for document in documents
-        ]
-        for chunk in in_small_updates(updates):
-            await self._collection.bulk_write(chunk, ordered=False)
-
-    async def _create_missing(self, documents: list[Document]) -> None:
-        ids = [document["_id"] for document in documents if document["_id"] not in self._existing]
-        if not ids:
-            return
-        self._existing.update(
-            [found["_id"] async for found in self._collection.find({"_id": {"$in": ids}}, {})]
-        )
-        new = [document for document in documents if document["_id"] not in self._existing]
-        if new:
-            try:
-                await self._collection.bulk_write([InsertOne(dict(d)) for d in new], ordered=False)
-            except BulkWriteError as error:  # another worker created some first: fine
-                if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
-                    raise
-        self._existing.update(document["_id"] for document in new)
-
-
-def _document(stage: Stage, progress: PartitionProgress, now: datetime) -> Document:
-    name, version = stage
-    return {
-        "_id": progress_id(name, progress.partition),
-        "projection": name,
-        "version": version,
-        "partition": progress.partition,
-        "offset": progress.offset,
-        "highwater": progress.highwater,
-        "position": progress.position,
-        "occurred_at": progress.occurred_at,
-        "updated_at": now,
-    }
-
-
-def _known_fields(document: Document) -> Document:
-    """What to set: what this batch does not know (no events in it) is left standing."""
-    return {name: value for name, value in document.items() if name != "_id" and value is not None}
+        return self._connection

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from aiokafka import ConsumerRecord, TopicPartition
 
 from domain.envelope import EventEnvelope
+from infra.eventstore.progress import PartitionReached
 from infra.messaging.cloudevents import MalformedRecordError, from_record
 from projectors.engine.dead_letters import RawRecord
-from projectors.engine.progress import PartitionProgress
 from projectors.engine.routing import PROJECTION_HEADER
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class DecodedBatch:
     events: list[EventEnvelope] = field(default_factory=list)
     routed: dict[str, list[EventEnvelope]] = field(default_factory=lambda: defaultdict(list))
     malformed: list[tuple[RawRecord, MalformedRecordError]] = field(default_factory=list)
-    progress: dict[str, list[PartitionProgress]] = field(default_factory=lambda: defaultdict(list))
+    progress: dict[str, list[PartitionReached]] = field(default_factory=lambda: defaultdict(list))
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
     @property
@@ -65,7 +65,7 @@ def decode(
         next_offset = records[-1].offset + 1
         decoded.offsets[partition] = next_offset
         decoded.progress[partition.topic].append(
-            PartitionProgress(
+            PartitionReached(
                 partition=partition.partition,
                 offset=next_offset,
                 highwater=highwater.get(partition),

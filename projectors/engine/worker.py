@@ -35,13 +35,13 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.messaging.kafka import ensure_topic, make_consumer
+from infra.messaging.read_side_news import PROGRESS as PROGRESS_NEWS
 from infra.messaging.read_side_news import NewsPublisher
 from infra.settings import Settings
 from projectors.engine.batches import STORE_UNAVAILABLE, BatchApplier
 from projectors.engine.dead_letters import DeadLetters
 from projectors.engine.metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
 from projectors.engine.probes import ProjectorProbes
-from projectors.engine.progress import COLLECTION as PROGRESS_COLLECTION
 from projectors.engine.progress import ProgressStore
 from projectors.engine.records import Batches, DecodedBatch, decode
 from projectors.engine.routing import KafkaRouting, Router, is_routed, router_stage_name
@@ -111,7 +111,7 @@ class ProjectorWorker:
             projection.name: projection.collections for projection in self._routed
         }
         self._dead_letters = DeadLetters(database)
-        self._progress = ProgressStore(database)
+        self._progress = ProgressStore(settings)
         routed_writers = [keyed_writer_for(projection, database) for projection in self._routed]
         events_writers: list[ProjectionWriter] = [
             writer_for(projection, database) for projection in self._partitioned
@@ -154,6 +154,7 @@ class ProjectorWorker:
             if not await _unless_stopped(ensure_topic(self._settings.kafka, topic), stop):
                 return
         if not await self._until_stored(self._prepare, stop):
+            await self._progress.close()
             return
         consumer = make_consumer(self._settings.kafka, self._group_id)
         consumer.subscribe(topics, listener=_FinishBatchBeforeHandoff(self))
@@ -177,6 +178,7 @@ class ProjectorWorker:
             finally:
                 await self._routing.stop()
                 await self._news.stop()
+                await self._progress.close()
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -190,6 +192,7 @@ class ProjectorWorker:
             self._observe_lag(consumer)
 
     async def _prepare(self) -> None:
+        await self._progress.prepare()
         await self._events_stage.prepare()
         await self._routed_stage.prepare()
 
@@ -238,7 +241,7 @@ class ProjectorWorker:
                 await self._progress.record(
                     self._routed_stages, batch.progress.get(self._routing.topic, [])
                 )
-                self._news.announce([PROGRESS_COLLECTION])
+                self._news.announce([PROGRESS_NEWS])
 
             if not await self._until_stored(store, stop):
                 return  # stopping: the batch stays uncommitted, for the next owner

@@ -3,7 +3,7 @@
 They belong to the read models, not to any one reader: the query API creates them on the
 live builds at start-up, and a rebuild creates them on its new build before the switch.
 The contract is docs/read-models.md, plus `(day, currency)` for daily volume without a
-currency filter and `(projection, partition)` for the consistency checks.
+currency filter.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ SERVING_INDEXES: dict[str, list[IndexModel]] = {
     ],
     "daily_volume": [_index("currency", "day"), _index("day", "currency")],
 }
-PROGRESS_INDEXES = [_index("projection", "partition")]
 
 
 def serving_indexes(name: str) -> list[IndexModel]:

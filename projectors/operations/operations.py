@@ -21,6 +21,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.eventstore.history import EventHistory
+from infra.eventstore.progress import connected, forget_progress
 from infra.settings import Settings
 from projectors.engine.dead_letters import COLLECTION as DEAD_LETTERS
 from projectors.engine.dead_letters import EVERY_PROJECTION, PENDING
@@ -30,7 +31,6 @@ from projectors.engine.groups import (
     offsets_after_position,
     wait_until_empty,
 )
-from projectors.engine.progress import COLLECTION as PROGRESS
 from projectors.engine.writers import writer_for
 from projectors.operations.catalog import CatalogEntry, ProjectionCatalog
 from projectors.operations.errors import (
@@ -186,7 +186,8 @@ class ProjectionOperations:
                 offsets = await offsets_after_position(kafka, kafka.topic, position)
                 await commit_offsets(kafka, entry.live.group(self._group_base), offsets)
                 # Progress only moves forward; start it again from what the workers apply.
-                await self._database[PROGRESS].delete_many({"projection": name})
+                async with connected(self._settings) as connection:
+                    await forget_progress(connection, self._settings.mongodb.database, [name])
         return {f"{tp.topic}:{tp.partition}": offset for tp, offset in offsets.items()}
 
     # -- rebuild ----------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.eventstore.history import EventFilter, EventHistory
+from infra.eventstore.progress import connected, set_progress_version
 from infra.readstore.client import create_missing_indexes
 from infra.settings import Settings
 from projectors.engine.batches import BatchApplier
@@ -43,7 +44,6 @@ from projectors.engine.groups import (
     offsets_after_position,
     wait_until_empty,
 )
-from projectors.engine.progress import COLLECTION as PROGRESS
 from projectors.engine.routing import is_routed, router_stage_name, routing_topic
 from projectors.engine.writers import ProjectionWriter, writer_for
 from projectors.operations.catalog import (
@@ -294,10 +294,13 @@ class Rebuild:
         await commit_offsets(
             settings.kafka, state.build.group(settings.projector.group_id), offsets
         )
-        await self._database[PROGRESS].update_many(
-            {"projection": {"$in": [name, router_stage_name(name)]}},
-            {"$set": {"version": state.build.version}},
-        )
+        async with connected(settings) as connection:
+            await set_progress_version(
+                connection,
+                settings.mongodb.database,
+                [name, router_stage_name(name)],
+                state.build.version,
+            )
         await self._catalog.switch(name, state.build, grace)
         return head
 

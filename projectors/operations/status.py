@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from aiokafka import TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra.eventstore.progress import connected, read_progress
 from infra.settings import Settings
 from projectors.engine.dead_letters import COLLECTION as DEAD_LETTERS
 from projectors.engine.dead_letters import PENDING
 from projectors.engine.groups import committed_offsets, end_offsets
-from projectors.engine.progress import COLLECTION as PROGRESS
 from projectors.engine.routing import is_routed, routing_topic
 from projectors.engine.supervisor import WORKERS
 from projectors.operations.catalog import CatalogEntry, RebuildState, Retired
@@ -105,18 +106,21 @@ class StatusReader:
         return [worker async for worker in cursor]
 
     async def _progress(self, name: str) -> tuple[int | None, float | None]:
-        """The last position applied, and how old the last applied event is."""
-        documents = [d async for d in self._database[PROGRESS].find({"projection": name})]
-        positions = [d for d in documents if d.get("position") is not None]
-        if not positions:
+        """The last position applied, and how old the last applied event is (both None
+        when nothing is applied yet, or the event store does not answer)."""
+        try:
+            async with connected(self._settings) as connection:
+                rows = await read_progress(connection, self._settings.mongodb.database, [name])
+        except psycopg.OperationalError:
             return None, None
-        last = max(positions, key=lambda d: int(d["position"]))
-        occurred_at = last.get("occurred_at")
-        if not isinstance(occurred_at, datetime):
-            return int(last["position"]), None
-        if occurred_at.tzinfo is None:
-            occurred_at = occurred_at.replace(tzinfo=UTC)
-        return int(last["position"]), round((datetime.now(UTC) - occurred_at).total_seconds(), 3)
+        applied = [row for row in rows if row.position > 0]
+        if not applied:
+            return None, None
+        last = max(applied, key=lambda row: row.position)
+        if last.occurred_at is None:
+            return last.position, None
+        age = (datetime.now(UTC) - last.occurred_at).total_seconds()
+        return last.position, round(age, 3)
 
     async def _lag_events(
         self, entry: CatalogEntry, projection: Projection, ends: EndOffsets

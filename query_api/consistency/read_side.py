@@ -48,10 +48,10 @@ class ReadSideProbe:
     async def progress(
         self, projections: Collection[ServedProjection]
     ) -> dict[ServedProjection, dict[int, PartitionProgress]]:
-        """`projection_progress`, by projection and partition."""
+        """The projections' progress (from PostgreSQL), by projection and partition."""
         by_name = {(p.name, p.version): p for p in projections}
         grouped: dict[ServedProjection, dict[int, PartitionProgress]] = defaultdict(dict)
-        for progress in await read_progress(self._database, projections):
+        for progress in await read_progress(self._events, self._database.name, projections):
             grouped[by_name[progress.projection, progress.version]][progress.partition] = progress
         return dict(grouped)
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
+from infra.messaging.read_side_news import PROGRESS as PROGRESS_NEWS
 from query_api.consistency.requirements import (
     AnyOf,
     Observation,
@@ -33,7 +34,7 @@ from query_api.consistency.requirements import (
     plan_for,
 )
 from query_api.views.progress import PartitionProgress
-from query_api.views.served import PROGRESS_COLLECTION, ServedProjection
+from query_api.views.served import ServedProjection
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def collections_read(requirement: Requirement) -> frozenset[str]:
     if isinstance(requirement, AnyOf):
         return frozenset().union(*(collections_read(option) for option in requirement.options))
     if isinstance(requirement, ProjectionReached):
-        return frozenset({PROGRESS_COLLECTION})
+        return frozenset({PROGRESS_NEWS})
     return frozenset({requirement.collection})
 
 

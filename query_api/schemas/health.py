@@ -61,7 +61,10 @@ class HealthOut(BaseModel):
 
     status: str
     projections: list[ProjectionHealthOut] | None = Field(
-        description="From projection_progress; null when the read store does not answer"
+        description=(
+            "From the projections' progress; null when the read store or the event store"
+            " does not answer"
+        )
     )
     consistency_waiters: int = Field(description="Requests waiting for a view to catch up")
     read_store: str

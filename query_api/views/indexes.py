@@ -7,8 +7,8 @@ import logging
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.readstore.client import create_missing_indexes
-from projectors.operations.indexes import PROGRESS_INDEXES, serving_indexes
-from query_api.views.served import PROGRESS_COLLECTION, SERVED, Document, ReadStore
+from projectors.operations.indexes import serving_indexes
+from query_api.views.served import SERVED, Document, ReadStore
 
 log = logging.getLogger(__name__)
 
@@ -16,11 +16,9 @@ log = logging.getLogger(__name__)
 async def ensure_indexes(store: ReadStore) -> None:
     """Create any missing index on the live builds; one made with other options is left."""
     database = store.database
-    wanted = {PROGRESS_COLLECTION: PROGRESS_INDEXES}
     for served in SERVED:
-        wanted[(await store.live(served)).collection] = serving_indexes(served.name)
-    for collection, indexes in wanted.items():
-        await create_missing_indexes(database[collection], indexes)
+        build = await store.live(served)
+        await create_missing_indexes(database[build.collection], serving_indexes(served.name))
 
 
 async def prepare_build(database: AsyncDatabase[Document], name: str, collection: str) -> None:

@@ -54,8 +54,6 @@ DAILY_VOLUME = ServedProjection("daily_volume", 1)
 
 SERVED = (ACCOUNTS, STATEMENTS, PORTFOLIOS, TRANSFERS, DAILY_VOLUME)
 
-PROGRESS_COLLECTION = "projection_progress"
-
 
 class LiveBuilds(Protocol):
     """Which build of a projection is live (`projectors.operations.catalog.CachedCatalog`)."""

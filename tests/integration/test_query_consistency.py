@@ -25,6 +25,7 @@ from infra.eventstore.schema import EVENTS_TABLE
 from infra.messaging.kafka import ensure_topic
 from infra.messaging.read_side_news import news_channel
 from infra.settings import Settings
+from tests.integration.progress_rows import store_progress
 from tests.unit.query_api import documents
 from tests.unit.query_api.harness import query_client
 
@@ -226,17 +227,10 @@ async def test_a_list_waits_until_every_partition_has_applied_the_position(
     positions = record_events(settings, uuid4(), 2)
     await publish_to_partitions(settings, [0, 3])  # the two events, one in each partition
     set_relay_checkpoint(settings, positions[-1])
-    progress = mongo_database["projection_progress"]
-    await progress.insert_many(
-        [
-            documents.progress("accounts", 0, offset=1, highwater=1, position=positions[0]),
-            # Partition 3 looked caught up before its event was published: not to be trusted.
-            documents.progress("accounts", 3, offset=0, highwater=0, position=0),
-        ]
-    )
-    applied = progress.update_one(
-        {"_id": "accounts:3"}, {"$set": {"offset": 1, "highwater": 1, "position": positions[1]}}
-    )
+    await store_progress(settings, "accounts", 0, offset=1, highwater=1, position=positions[0])
+    # Partition 3 looked caught up before its event was published: not to be trusted.
+    await store_progress(settings, "accounts", 3, offset=0, highwater=0, position=0)
+    applied = store_progress(settings, "accounts", 3, offset=1, highwater=1, position=positions[1])
 
     (response, waited), _ = await asyncio.gather(
         timed_get(client, "/v1/accounts", params={"min_position": positions[1]}),
@@ -268,9 +262,7 @@ async def test_daily_volume_takes_a_position_token_already_met(
     positions = record_events(settings, uuid4(), 1)
     await publish_to_partitions(settings, [2])
     set_relay_checkpoint(settings, positions[0])
-    await mongo_database["projection_progress"].insert_one(
-        documents.progress("daily_volume", 2, offset=1, highwater=1, position=positions[0])
-    )
+    await store_progress(settings, "daily_volume", 2, offset=1, highwater=1, position=positions[0])
 
     response = await client.get("/v1/stats/daily", params={"min_position": positions[0]})
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.settings import MongodbSettings, PostgresSettings, Settings
-from tests.unit.query_api import documents
+from tests.integration.progress_rows import store_progress
 from tests.unit.query_api.harness import query_client
 
 pytestmark = pytest.mark.integration
@@ -24,15 +22,11 @@ async def client(isolated_settings: Settings) -> AsyncIterator[httpx.AsyncClient
 
 
 async def test_health_shows_each_projections_position_and_lag(
-    client: httpx.AsyncClient, mongo_database: AsyncDatabase[dict[str, Any]]
+    client: httpx.AsyncClient, isolated_settings: Settings
 ) -> None:
-    await mongo_database["projection_progress"].insert_many(
-        [
-            documents.progress("accounts", 0, offset=10, highwater=10, position=40),
-            documents.progress("accounts", 1, offset=7, highwater=9, position=35),
-            documents.progress("transfers", 0, offset=3, highwater=3, position=38),
-        ]
-    )
+    await store_progress(isolated_settings, "accounts", 0, offset=10, highwater=10, position=40)
+    await store_progress(isolated_settings, "accounts", 1, offset=7, highwater=9, position=35)
+    await store_progress(isolated_settings, "transfers", 0, offset=3, highwater=3, position=38)
 
     body = (await client.get("/health")).json()
 

@@ -149,26 +149,3 @@ def daily_volume(
         "reversals": movement(reversals),
         "version": 1,
     }
-
-
-def progress(
-    projection: str,
-    partition: int,
-    *,
-    offset: int,
-    highwater: int,
-    position: int,
-    version: int = 1,
-) -> Document:
-    """A `projection_progress` document (`offset`: the next offset the projector reads)."""
-    return {
-        "_id": f"{projection}:{partition}",
-        "projection": projection,
-        "version": version,
-        "partition": partition,
-        "offset": offset,
-        "highwater": highwater,
-        "position": position,
-        "occurred_at": EPOCH,
-        "updated_at": EPOCH,
-    }
