@@ -76,6 +76,19 @@ def make_consumer(
     )
 
 
+def make_fetcher(settings: KafkaSettings) -> AIOKafkaConsumer:
+    """A consumer in no group, reading the partitions it is assigned from where it is sent."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=2_000,
+        fetch_min_bytes=1,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+
+
 async def topic_partitions(
     settings: KafkaSettings, topic: str, request_timeout_ms: int = 5_000
 ) -> list[TopicPartition]:

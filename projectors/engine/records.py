@@ -1,4 +1,4 @@
-"""A polled batch of Kafka records, decoded into what each stage of the projector applies.
+"""A polled batch of Kafka records, decoded once, assembled into what each worker applies.
 
 Records of the events topic feed the projections whose documents belong to one
 aggregate (and the routers of the others); records of the routing topic name the
@@ -42,29 +42,70 @@ class DecodedBatch:
         return len(self.events) + sum(len(events) for events in self.routed.values())
 
 
-def decode(
-    batches: Batches, highwater: Mapping[TopicPartition, int | None], routing_topic: str
-) -> DecodedBatch:
+@dataclass(frozen=True, slots=True)
+class DecodedRecord:
+    """One record, decoded once for every projection of the process."""
+
+    offset: int
+    event: EventEnvelope | None
+    routed_to: str | None = None
+    """The routed projection it is for (records of the routing topic)."""
+    malformed: tuple[RawRecord, MalformedRecordError] | None = None
+
+
+Decoded = Mapping[TopicPartition, Sequence[DecodedRecord]]
+
+
+def decode_records(
+    batches: Batches, routing_topic: str
+) -> dict[TopicPartition, list[DecodedRecord]]:
     """Turn records into envelopes (in log order per partition), setting foreign ones aside."""
-    decoded = DecodedBatch()
+    decoded: dict[TopicPartition, list[DecodedRecord]] = {}
     for partition, records in batches.items():
+        if not records:
+            continue
+        decoded[partition] = [_decoded(partition, record, routing_topic) for record in records]
+    return decoded
+
+
+def _decoded(
+    partition: TopicPartition, record: ConsumerRecord[bytes, bytes], routing_topic: str
+) -> DecodedRecord:
+    try:
+        event = from_record(record.value, list(record.headers))
+        routed_to = _routed_to(record) if partition.topic == routing_topic else None
+    except MalformedRecordError as error:
+        log.warning("record at %s:%s is not a Ledger event", partition, record.offset)
+        return DecodedRecord(record.offset, None, malformed=(_raw(record), error))
+    return DecodedRecord(record.offset, event, routed_to)
+
+
+def assemble(
+    decoded: Decoded,
+    starts: Mapping[TopicPartition, int],
+    highwater: Mapping[TopicPartition, int | None],
+) -> DecodedBatch:
+    """One worker's batch: of each partition in `starts`, the records from its start offset
+    on (the worker applied those before it already)."""
+    batch = DecodedBatch()
+    for partition, start in starts.items():
+        records = [record for record in decoded.get(partition, ()) if record.offset >= start]
         if not records:
             continue
         last: EventEnvelope | None = None
         for record in records:
-            try:
-                event = from_record(record.value, list(record.headers))
-                if partition.topic == routing_topic:
-                    decoded.routed[_routed_to(record)].append(event)
-                else:
-                    decoded.events.append(event)
-                last = event
-            except MalformedRecordError as error:
-                log.warning("record at %s:%s is not a Ledger event", partition, record.offset)
-                decoded.malformed.append((_raw(record), error))
+            if record.event is None:
+                if record.malformed is not None:
+                    batch.malformed.append(record.malformed)
+                continue
+            last = record.event
+            if record.routed_to is not None:
+                batch.routed[record.routed_to].append(last)
+            else:
+                batch.events.append(last)
         next_offset = records[-1].offset + 1
-        decoded.offsets[partition] = next_offset
-        decoded.progress[partition.topic].append(
+        batch.offsets[partition] = next_offset
+        batch.progress[partition.topic].append(
             PartitionReached(
                 partition=partition.partition,
                 offset=next_offset,
@@ -73,7 +114,7 @@ def decode(
                 occurred_at=last.occurred_at if last else None,
             )
         )
-    return decoded
+    return batch
 
 
 def _routed_to(record: ConsumerRecord[bytes, bytes]) -> str:

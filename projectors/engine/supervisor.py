@@ -1,8 +1,9 @@
 """One projector process: a supervisor per projection, each following the catalog.
 
-A supervisor runs a `ProjectorWorker` for the live build of its projection, in that
-build's consumer group, while the catalog lets it (not paused, not held) and while the
-live build is one this code can write (same version). It looks at the catalog every
+A supervisor runs a `ProjectorWorker` for the live build of its projection, a member of
+that build's consumer group fed by the process's one fetch (`projectors.engine.fetch`),
+while the catalog lets it (not paused, not held) and while the live build is one this
+code can write (same version). It looks at the catalog every
 `poll_seconds`; when the entry changes under it (paused, held for a switch or a reset,
 another build made live) it finishes the batch in hand, commits, leaves the group, and
 starts again from the new entry. Operators' commands wait for the group to be empty
@@ -31,6 +32,7 @@ from pymongo.errors import PyMongoError
 from infra.runtime.probes import probes_app
 from infra.settings import Settings
 from projectors.engine.dead_letters import DeadLetters
+from projectors.engine.fetch import SharedFetch
 from projectors.engine.probes import NotReadyError, ReadStorePing, pending_dead_letters
 from projectors.engine.worker import ProjectorWorker
 from projectors.operations.catalog import Build, CatalogEntry, ProjectionCatalog
@@ -70,9 +72,11 @@ class ProjectionSupervisor:
         projection: Projection,
         *,
         poll_seconds: float = POLL_SECONDS,
+        fetch: SharedFetch | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
+        self._fetch = fetch
         self.projection = projection
         self._catalog = ProjectionCatalog(database)
         self._poll_seconds = poll_seconds
@@ -164,7 +168,7 @@ class ProjectionSupervisor:
         log.info("%s: consuming into %s", self.projection.name, build.collection)
         watch = asyncio.create_task(self._watch(entry, stop, worker_stop))
         try:
-            await worker.run(worker_stop)
+            await worker.run(worker_stop, self._fetch)
         finally:
             worker_stop.set()
             watch.cancel()
@@ -224,16 +228,18 @@ class ProjectorProcess:
     ) -> None:
         self._database = database
         self._read_store = ReadStorePing(database)
+        self._fetch = SharedFetch(settings)
         self.supervisors = {
             projection.name: ProjectionSupervisor(
-                settings, database, projection, poll_seconds=poll_seconds
+                settings, database, projection, poll_seconds=poll_seconds, fetch=self._fetch
             )
             for projection in projections
         }
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run every supervisor until `stop` is set."""
+        """Run every supervisor, and the one fetch that feeds them, until `stop` is set."""
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._fetch.run(stop))
             for supervisor in self.supervisors.values():
                 group.create_task(supervisor.run(stop))
 

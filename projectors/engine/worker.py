@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,10 +40,11 @@ from infra.messaging.read_side_news import NewsPublisher
 from infra.settings import Settings
 from projectors.engine.batches import STORE_UNAVAILABLE, BatchApplier
 from projectors.engine.dead_letters import DeadLetters
+from projectors.engine.fetch import Highwater, SharedFetch
 from projectors.engine.metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
 from projectors.engine.probes import ProjectorProbes
 from projectors.engine.progress import ProgressStore
-from projectors.engine.records import Batches, DecodedBatch, decode
+from projectors.engine.records import Decoded, DecodedBatch, assemble
 from projectors.engine.routing import KafkaRouting, Router, is_routed, router_stage_name
 from projectors.engine.writers import ProjectionWriter, keyed_writer_for, writer_for
 from projectors.projections.projection import Document, Projection
@@ -63,19 +64,21 @@ CONSUMER_STOP_TIMEOUT_SECONDS = 2.0
 
 
 class _FinishBatchBeforeHandoff(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Lets the batch in hand commit before its partitions move to another worker."""
+    """Lets the batch in hand commit before its partitions move to another worker, and
+    tells the process's fetch what the worker holds from where."""
 
     def __init__(self, worker: ProjectorWorker) -> None:
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._worker.release(revoked)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._worker.between_batches.wait(), HANDOFF_TIMEOUT_SECONDS)
         await self._worker.commit_before_handoff()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("projector holds %s", sorted((tp.topic, tp.partition) for tp in assigned))
-        self._worker.forget_partitions_except(assigned)
+        await self._worker.hold(assigned)
 
 
 class ProjectorWorker:
@@ -125,6 +128,13 @@ class ProjectorWorker:
         self.between_batches = asyncio.Event()
         self.between_batches.set()
         self._consumer: AIOKafkaConsumer | None = None
+        self._member: AIOKafkaConsumer | None = None
+        """The consumer in the build's group, from before it starts (it may be assigned
+        partitions at once); `_consumer` is set once it has started."""
+        self._fetch: SharedFetch | None = None
+        self._stop = asyncio.Event()
+        self._positions: dict[TopicPartition, int] = {}
+        """The partitions held, each with the next offset to apply: what the fetch feeds."""
         self._next_offsets: dict[TopicPartition, int] = {}
         # Applied and durable, not committed yet; committed when due.
         self._uncommitted: dict[TopicPartition, int] = {}
@@ -146,8 +156,9 @@ class ProjectorWorker:
             backoff_seconds=self._settings.projector.retry_backoff_seconds,
         )
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume and project until `stop` is set."""
+    async def run(self, stop: asyncio.Event, fetch: SharedFetch | None = None) -> None:
+        """Consume and project until `stop` is set, fed by the process's `fetch` (or by a
+        fetch of the worker's own)."""
         # The topics exist before subscribing: the consumer would wait for them forever.
         topics = [self._settings.kafka.topic] + ([self._routing.topic] if self._routed else [])
         for topic in topics:
@@ -156,8 +167,13 @@ class ProjectorWorker:
         if not await self._until_stored(self._prepare, stop):
             await self._progress.close()
             return
+        own_fetch = fetch is None
+        self._fetch = fetch = fetch or SharedFetch(self._settings)
+        self._stop = stop
         consumer = make_consumer(self._settings.kafka, self._group_id)
         consumer.subscribe(topics, listener=_FinishBatchBeforeHandoff(self))
+        self._member = consumer
+        fetching: asyncio.Task[None] | None = None
         try:
             await self._news.start()
             if self._routed:
@@ -165,9 +181,20 @@ class ProjectorWorker:
             if not await _unless_stopped(consumer.start(), stop):
                 return
             self._consumer = consumer
-            await self._consume(consumer, stop)
+            fetch.join(self)
+            if own_fetch:
+                fetching = asyncio.create_task(fetch.run(stop))
+            await self._keep_membership(consumer, stop, fetching)
         finally:
-            self._consumer = None
+            fetch.leave(self)
+            # A batch in hand honours `stop` within its grace; then what it applied commits.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.between_batches.wait(), 2 * SHUTDOWN_GRACE_SECONDS)
+            if fetching is not None:
+                fetching.cancel()
+                await asyncio.wait({fetching})  # its failure, if any, went up already
+            self._consumer = self._member = None
+            self._positions = {}
             # What was applied is committed before leaving, within the shutdown grace.
             await self._commit_applied(consumer, stop)
             try:
@@ -180,16 +207,52 @@ class ProjectorWorker:
                 await self._news.stop()
                 await self._progress.close()
 
-    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+    async def _keep_membership(
+        self,
+        consumer: AIOKafkaConsumer,
+        stop: asyncio.Event,
+        fetching: asyncio.Task[None] | None,
+    ) -> None:
+        """Stay in the group until `stop`: the member never fetches (its partitions are
+        paused) but must poll, or the group takes it for dead; commit when due. A fetch of
+        the worker's own that fails fails the worker."""
         while not stop.is_set():
-            batches = await consumer.getmany(
-                timeout_ms=POLL_TIMEOUT_MS, max_records=self._settings.projector.max_batch
-            )
-            if batches:
-                await self._handle(consumer, batches, stop)
+            if fetching is not None and fetching.done():
+                fetching.result()
+            if not await _unless_stopped(_poll(consumer), stop):
+                return
             if time.monotonic() - self._last_commit >= self._commit_interval:
                 await self._commit_applied(consumer, stop)
             self._observe_lag(consumer)
+
+    @property
+    def positions(self) -> dict[TopicPartition, int]:
+        """The partitions this worker holds, each with the next offset it applies."""
+        return self._positions
+
+    async def hold(self, assigned: set[TopicPartition]) -> None:
+        """Take newly assigned partitions, from the offsets the group committed."""
+        consumer = self._member
+        self.forget_partitions_except(assigned)
+        if consumer is None or not assigned:
+            return
+        consumer.pause(*assigned)  # the process's fetch reads them, not the member
+        committed = {partition: await consumer.committed(partition) for partition in assigned}
+        unknown = [partition for partition, offset in committed.items() if offset is None]
+        beginnings = await consumer.beginning_offsets(unknown) if unknown else {}
+        self._positions = {
+            partition: offset if offset is not None else beginnings[partition]
+            for partition, offset in committed.items()
+        }
+        self._next_offsets.update(self._positions)
+        if self._fetch is not None:
+            self._fetch.assignment_changed()
+
+    def release(self, revoked: set[TopicPartition]) -> None:
+        """Stop being fed the partitions being revoked (a batch in hand goes on)."""
+        self._positions = {p: o for p, o in self._positions.items() if p not in revoked}
+        if self._fetch is not None:
+            self._fetch.assignment_changed()
 
     async def _prepare(self) -> None:
         await self._progress.prepare()
@@ -215,14 +278,17 @@ class ProjectorWorker:
         if consumer is not None:
             await self._commit_applied(consumer, asyncio.Event())
 
-    async def _handle(
-        self, consumer: AIOKafkaConsumer, batches: Batches, stop: asyncio.Event
+    async def apply(
+        self, decoded: Decoded, starts: Mapping[TopicPartition, int], highwater: Highwater
     ) -> None:
+        """Apply, of each partition in `starts`, the records from that offset on."""
         started = time.perf_counter()
+        stop = self._stop
         self.between_batches.clear()
         try:
-            highwater = {partition: consumer.highwater(partition) for partition in batches}
-            batch = decode(batches, highwater, self._routing.topic)
+            batch = assemble(decoded, starts, highwater)
+            if not batch.offsets:
+                return
             outcomes = StageOutcomes()
 
             async def store() -> None:
@@ -247,10 +313,16 @@ class ProjectorWorker:
                 return  # stopping: the batch stays uncommitted, for the next owner
             self._uncommitted.update(batch.offsets)
             self._next_offsets.update(batch.offsets)
+            for partition, offset in batch.offsets.items():
+                if partition in self._positions:  # not revoked meanwhile
+                    self._positions[partition] = offset
             self._account(batch, outcomes)
         finally:
             self.between_batches.set()
         BATCH_DURATION.observe(time.perf_counter() - started)
+        consumer = self._consumer
+        if consumer is not None and time.monotonic() - self._last_commit >= self._commit_interval:
+            await self._commit_applied(consumer, stop)
 
     def _written_by_routed(self, batch: DecodedBatch) -> list[str]:
         return [
@@ -316,7 +388,7 @@ class ProjectorWorker:
         held: dict[str, list[int]] = {}
         for partition in consumer.assignment():
             held.setdefault(partition.topic, []).append(partition.partition)
-            highwater = consumer.highwater(partition)
+            highwater = self._fetch.highwater(partition) if self._fetch is not None else None
             next_offset = self._next_offsets.get(partition)
             if highwater is not None and next_offset is not None:
                 lag = max(0, highwater - next_offset)
@@ -348,6 +420,11 @@ class ProjectorWorker:
     def probes(self) -> FastAPI:
         """The `/health`, `/ready` and `/metrics` app of this worker."""
         return self._probes.app()
+
+
+async def _poll(consumer: AIOKafkaConsumer) -> None:
+    """One poll of a member whose partitions are paused: returns nothing, after a while."""
+    await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
 
 
 async def _unless_stopped(

@@ -9,7 +9,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from domain.envelope import EventEnvelope
 from infra.messaging.cloudevents import KafkaRecord, from_record, to_record
-from projectors.engine.records import decode
+from projectors.engine.records import Batches, DecodedBatch, assemble, decode_records
 from projectors.engine.routing import PROJECTION_HEADER, Router, is_routed, routing_topic
 from projectors.projections import (
     account_statements,
@@ -88,6 +88,11 @@ async def test_a_leg_is_routed_keyed_by_its_transfer_and_naming_the_projection()
     assert from_record(record.value, record.headers) == leg
 
 
+def decode(batches: Batches, highwater: dict[TopicPartition, int], routing: str) -> DecodedBatch:
+    """The whole batch, as a worker that applied nothing of it yet is given it."""
+    return assemble(decode_records(batches, routing), dict.fromkeys(batches, 0), highwater)
+
+
 async def test_routed_records_are_decoded_for_the_projection_they_name() -> None:
     deposit = envelope("FundsDeposited", uuid4(), 2, amount=5)
     leg = envelope("TransferCredited", uuid4(), 3, transfer_id=str(uuid4()), amount=5)
@@ -117,3 +122,24 @@ def test_a_record_that_is_not_a_ledger_event_is_set_aside_and_still_passed() -> 
     [(raw, _error)] = batch.malformed
     assert raw.to_json()["value"] == "junk"
     assert batch.offsets == {TopicPartition(TOPIC, 1): 1}
+
+
+def test_a_worker_is_given_only_the_records_from_its_own_position_on() -> None:
+    account_id = uuid4()
+    events = [envelope("FundsDeposited", account_id, version, amount=5) for version in (2, 3, 4)]
+    partition = TopicPartition(TOPIC, 0)
+    batches = {
+        partition: [
+            consumer_record(TOPIC, offset, to_record(event, "urn:test"))
+            for offset, event in enumerate(events, start=20)
+        ]
+    }
+    decoded = decode_records(batches, ROUTING)
+
+    behind = assemble(decoded, {partition: 20}, {partition: 23})
+    ahead = assemble(decoded, {partition: 22}, {partition: 23})
+    caught_up = assemble(decoded, {partition: 23}, {partition: 23})
+
+    assert (behind.events, behind.offsets) == (events, {partition: 23})
+    assert (ahead.events, ahead.offsets) == (events[2:], {partition: 23})
+    assert (caught_up.events, caught_up.offsets, caught_up.progress) == ([], {}, {})
