@@ -136,15 +136,20 @@ class PartitionProgress:
 async def record_progress(
     connection: Connection,
     read_store: str,
-    stages: Sequence[Stage],
-    partitions: Sequence[PartitionReached],
+    batches: Sequence[tuple[Sequence[Stage], Sequence[PartitionReached]]],
     now: datetime,
 ) -> None:
-    """Move every (stage, partition) row forward to where the batch ended, in one statement."""
-    rows = sorted(
-        ((name, version, reached) for name, version in stages for reached in partitions),
-        key=lambda row: (row[0], row[2].partition),
-    )
+    """Move every (stage, partition) row of the batches forward to where its batch ended,
+    in one statement."""
+    # One row per key (a statement may not update a row twice), the furthest one.
+    furthest: dict[tuple[str, int], tuple[str, int, PartitionReached]] = {}
+    for stages, partitions in batches:
+        for name, version in stages:
+            for reached in partitions:
+                key = (name, reached.partition)
+                if key not in furthest or furthest[key][2].offset < reached.offset:
+                    furthest[key] = (name, version, reached)
+    rows = [furthest[key] for key in sorted(furthest)]
     if not rows:
         return
     await connection.execute(

@@ -20,16 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from infra.eventstore.progress import PartitionReached, Stage
 from infra.messaging.kafka import make_fetcher
 from infra.settings import Settings
+from projectors.engine.progress import ProgressStore
 from projectors.engine.records import Decoded, decode_records
 from projectors.engine.routing import routing_topic
+from projectors.engine.stopping import until_stored
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,20 @@ STOP_TIMEOUT_SECONDS = 2.0
 RETRY_SECONDS = 1.0
 
 Highwater = Mapping[TopicPartition, int | None]
+
+
+ProgressRows = Sequence[tuple[Sequence[Stage], Sequence[PartitionReached]]]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A member's batch whose documents are durable, waiting for its progress to be."""
+
+    progress: ProgressRows
+    settle: Callable[[], Awaitable[None]]
+    """Progress is durable: the batch counts as applied (and commits when due)."""
+    abandon: Callable[[], None]
+    """Progress was not written (stopping): the batch will be applied again."""
 
 
 class FetchMember(Protocol):
@@ -51,8 +69,9 @@ class FetchMember(Protocol):
 
     async def apply(
         self, decoded: Decoded, starts: Mapping[TopicPartition, int], highwater: Highwater
-    ) -> None:
-        """Apply, of each partition in `starts`, the records from that offset on."""
+    ) -> Applied | None:
+        """Write, of each partition in `starts`, the records from that offset on (None:
+        nothing to write, or stopped before it was written)."""
         ...
 
 
@@ -61,6 +80,7 @@ class SharedFetch:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._backoff_seconds = settings.projector.retry_backoff_seconds
         self._routing_topic = routing_topic(settings.kafka.topic)
         self._members: list[FetchMember] = []
         self._consumer: AIOKafkaConsumer | None = None
@@ -68,6 +88,7 @@ class SharedFetch:
         """Where the fetch goes on from, per partition: the offset after the last record it
         returned, or where it was last sent."""
         self._changed = asyncio.Event()
+        self._progress = ProgressStore(settings)
         self._behind_turn: dict[TopicPartition, bool] = {}
 
     def join(self, member: FetchMember) -> None:
@@ -105,11 +126,14 @@ class SharedFetch:
                 start.cancel()
                 return
             start.result()
+            if not await until_stored(self._progress.prepare, stop, self._backoff_seconds):
+                return
             self._consumer = consumer
             while not stop.is_set():
                 await self._fetch_once(consumer, stop)
         finally:
             self._consumer = None
+            await self._progress.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_SECONDS)
 
@@ -149,7 +173,27 @@ class SharedFetch:
             }
             if starts:
                 feeds.append(member.apply(decoded, starts, highwater))
-        await asyncio.gather(*feeds)
+        applied = [batch for batch in await asyncio.gather(*feeds) if batch is not None]
+        if applied:
+            await self._record_progress(applied, stop)
+
+    async def _record_progress(self, applied: list[Applied], stop: asyncio.Event) -> None:
+        """One statement for every member's progress, then the members take their batches
+        as applied (ADR 0015: progress is written once the documents are durable)."""
+        rows = [row for batch in applied for row in batch.progress]
+        try:
+            recorded = await until_stored(
+                lambda: self._progress.record(rows), stop, self._backoff_seconds
+            )
+        except BaseException:
+            for batch in applied:
+                batch.abandon()
+            raise
+        for batch in applied:
+            if recorded:
+                await batch.settle()
+            else:
+                batch.abandon()
 
     def _wanted(self) -> dict[TopicPartition, list[int]]:
         """Every partition a member holds, with its holders' positions (distinct, in order)."""

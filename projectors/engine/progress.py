@@ -1,10 +1,10 @@
-"""Recording how far a worker's projections have got: one PostgreSQL statement per batch.
+"""Recording how far a process's projections have got: one PostgreSQL statement per batch.
 
-The rows are described in `infra.eventstore.progress`, which also reads them. The worker
-writes them after the batch's read-model writes are durable, so a reader that sees a
-partition's progress sees every document it covers. The connection is the worker's own
-(one, autocommit, with a statement deadline): a batch writes progress once, and waiting
-on a pool for it would only add a queue.
+The rows are described in `infra.eventstore.progress`, which also reads them. The
+process's fetch writes them for every projection at once, after the batch's read-model
+writes are durable, so a reader that sees a partition's progress sees every document it
+covers. The connection is the fetch's own (one, autocommit, with a statement deadline):
+a batch writes progress once, and waiting on a pool for it would only add a queue.
 """
 
 from __future__ import annotations
@@ -44,13 +44,16 @@ class ProgressStore:
         with contextlib.suppress(psycopg.errors.UniqueViolation):
             await connection.execute(CREATE_TABLE)
 
-    async def record(self, stages: Sequence[Stage], partitions: Sequence[PartitionReached]) -> None:
-        """Move every (stage, partition) row forward to where the batch ended."""
-        if not stages or not partitions:
+    async def record(
+        self, batches: Sequence[tuple[Sequence[Stage], Sequence[PartitionReached]]]
+    ) -> None:
+        """Move every (stage, partition) row of the batches forward to where its batch
+        ended, in one statement."""
+        if not any(stages and partitions for stages, partitions in batches):
             return
         connection = await self._connected()
         try:
-            await record_progress(connection, self._read_store, stages, partitions, self._clock())
+            await record_progress(connection, self._read_store, batches, self._clock())
         except psycopg.OperationalError:
             await self.close()  # a fresh connection next time; the error goes up to retry
             raise

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -38,14 +38,14 @@ from infra.messaging.kafka import ensure_topic, make_consumer
 from infra.messaging.read_side_news import PROGRESS as PROGRESS_NEWS
 from infra.messaging.read_side_news import NewsPublisher
 from infra.settings import Settings
-from projectors.engine.batches import STORE_UNAVAILABLE, BatchApplier
+from projectors.engine.batches import BatchApplier
 from projectors.engine.dead_letters import DeadLetters
-from projectors.engine.fetch import Highwater, SharedFetch
+from projectors.engine.fetch import Applied, Highwater, SharedFetch
 from projectors.engine.metrics import BATCH_DURATION, ProjectorStatus, StageOutcomes, utc_now
 from projectors.engine.probes import ProjectorProbes
-from projectors.engine.progress import ProgressStore
 from projectors.engine.records import Decoded, DecodedBatch, assemble
 from projectors.engine.routing import KafkaRouting, Router, is_routed, router_stage_name
+from projectors.engine.stopping import SHUTDOWN_GRACE_SECONDS, unless_stopped, until_stored
 from projectors.engine.writers import ProjectionWriter, keyed_writer_for, writer_for
 from projectors.projections.projection import Document, Projection
 
@@ -56,10 +56,6 @@ POLL_TIMEOUT_MS = 500
 # the next owner's. Below the consumer's max poll interval (300 s), which would evict us.
 HANDOFF_TIMEOUT_SECONDS = 120.0
 COMMIT_TIMEOUT_SECONDS = 30.0
-MAX_BACKOFF_SECONDS = 10.0
-# Once stopping, how long the write or commit in hand may still take, and how long leaving
-# the group may take: together well inside the 10 s a runner waits before SIGKILL.
-SHUTDOWN_GRACE_SECONDS = 2.0
 CONSUMER_STOP_TIMEOUT_SECONDS = 2.0
 
 
@@ -114,7 +110,7 @@ class ProjectorWorker:
             projection.name: projection.collections for projection in self._routed
         }
         self._dead_letters = DeadLetters(database)
-        self._progress = ProgressStore(settings)
+        self._backoff_seconds = settings.projector.retry_backoff_seconds
         routed_writers = [keyed_writer_for(projection, database) for projection in self._routed]
         events_writers: list[ProjectionWriter] = [
             writer_for(projection, database) for projection in self._partitioned
@@ -162,10 +158,9 @@ class ProjectorWorker:
         # The topics exist before subscribing: the consumer would wait for them forever.
         topics = [self._settings.kafka.topic] + ([self._routing.topic] if self._routed else [])
         for topic in topics:
-            if not await _unless_stopped(ensure_topic(self._settings.kafka, topic), stop):
+            if not await unless_stopped(ensure_topic(self._settings.kafka, topic), stop):
                 return
-        if not await self._until_stored(self._prepare, stop):
-            await self._progress.close()
+        if not await until_stored(self._prepare, stop, self._backoff_seconds):
             return
         own_fetch = fetch is None
         self._fetch = fetch = fetch or SharedFetch(self._settings)
@@ -178,7 +173,7 @@ class ProjectorWorker:
             await self._news.start()
             if self._routed:
                 await self._routing.start()
-            if not await _unless_stopped(consumer.start(), stop):
+            if not await unless_stopped(consumer.start(), stop):
                 return
             self._consumer = consumer
             fetch.join(self)
@@ -205,7 +200,6 @@ class ProjectorWorker:
             finally:
                 await self._routing.stop()
                 await self._news.stop()
-                await self._progress.close()
 
     async def _keep_membership(
         self,
@@ -219,7 +213,7 @@ class ProjectorWorker:
         while not stop.is_set():
             if fetching is not None and fetching.done():
                 fetching.result()
-            if not await _unless_stopped(_poll(consumer), stop):
+            if not await unless_stopped(_poll(consumer), stop):
                 return
             if time.monotonic() - self._last_commit >= self._commit_interval:
                 await self._commit_applied(consumer, stop)
@@ -255,7 +249,6 @@ class ProjectorWorker:
             self._fetch.assignment_changed()
 
     async def _prepare(self) -> None:
-        await self._progress.prepare()
         await self._events_stage.prepare()
         await self._routed_stage.prepare()
 
@@ -280,49 +273,56 @@ class ProjectorWorker:
 
     async def apply(
         self, decoded: Decoded, starts: Mapping[TopicPartition, int], highwater: Highwater
-    ) -> None:
-        """Apply, of each partition in `starts`, the records from that offset on."""
+    ) -> Applied | None:
+        """Write, of each partition in `starts`, the records from that offset on; the batch
+        counts as applied once the fetch has recorded its progress (`Applied.settle`)."""
         started = time.perf_counter()
         stop = self._stop
         self.between_batches.clear()
+        batch = assemble(decoded, starts, highwater)
+        outcomes = StageOutcomes()
+
+        async def store() -> None:
+            # Each write is announced as soon as it is durable, so waiting reads see
+            # documents before this batch's progress is written (ADR 0011).
+            if batch.events:
+                outcomes.events = await self._events_stage.apply(batch.events)
+                self._news.announce(self._events_collections)
+            outcomes.routed = await self._routed_stage.apply_each(batch.routed)
+            self._news.announce(self._written_by_routed(batch))
+            for record, error in batch.malformed:
+                await self._dead_letters.record_malformed(record, error)
+
         try:
-            batch = assemble(decoded, starts, highwater)
-            if not batch.offsets:
-                return
-            outcomes = StageOutcomes()
+            stored = bool(batch.offsets) and await until_stored(store, stop, self._backoff_seconds)
+        except BaseException:
+            self.between_batches.set()
+            raise
+        if not stored:  # stopping: the batch stays uncommitted, for the next owner
+            self.between_batches.set()
+            return None
 
-            async def store() -> None:
-                # Each write is announced as soon as it is durable, so waiting reads see
-                # documents before this batch's progress is written (ADR 0011).
-                if batch.events:
-                    outcomes.events = await self._events_stage.apply(batch.events)
-                    self._news.announce(self._events_collections)
-                outcomes.routed = await self._routed_stage.apply_each(batch.routed)
-                self._news.announce(self._written_by_routed(batch))
-                for record, error in batch.malformed:
-                    await self._dead_letters.record_malformed(record, error)
-                await self._progress.record(
-                    self._events_stages, batch.progress.get(self._settings.kafka.topic, [])
-                )
-                await self._progress.record(
-                    self._routed_stages, batch.progress.get(self._routing.topic, [])
-                )
-                self._news.announce([PROGRESS_NEWS])
-
-            if not await self._until_stored(store, stop):
-                return  # stopping: the batch stays uncommitted, for the next owner
+        async def settle() -> None:
+            self._news.announce([PROGRESS_NEWS])
             self._uncommitted.update(batch.offsets)
             self._next_offsets.update(batch.offsets)
             for partition, offset in batch.offsets.items():
                 if partition in self._positions:  # not revoked meanwhile
                     self._positions[partition] = offset
             self._account(batch, outcomes)
-        finally:
             self.between_batches.set()
-        BATCH_DURATION.observe(time.perf_counter() - started)
-        consumer = self._consumer
-        if consumer is not None and time.monotonic() - self._last_commit >= self._commit_interval:
-            await self._commit_applied(consumer, stop)
+            BATCH_DURATION.observe(time.perf_counter() - started)
+            consumer = self._consumer
+            if consumer is not None and time.monotonic() - self._last_commit >= (
+                self._commit_interval
+            ):
+                await self._commit_applied(consumer, stop)
+
+        progress = [
+            (self._events_stages, batch.progress.get(self._settings.kafka.topic, [])),
+            (self._routed_stages, batch.progress.get(self._routing.topic, [])),
+        ]
+        return Applied(progress, settle, self.between_batches.set)
 
     def _written_by_routed(self, batch: DecodedBatch) -> list[str]:
         return [
@@ -331,26 +331,6 @@ class ProjectorWorker:
             if events
             for name in self._routed_collections.get(projection, ())
         ]
-
-    async def _until_stored(
-        self, write: Callable[[], Awaitable[None]], stop: asyncio.Event
-    ) -> bool:
-        """Run `write` until the store takes it; False when stopped first.
-
-        A write still running when `stop` is set gets SHUTDOWN_GRACE_SECONDS, then is
-        cancelled: its batch stays uncommitted and the next owner applies it again, which
-        the guards make harmless, as after a crash.
-        """
-        backoff = max(self._settings.projector.retry_backoff_seconds, 0.05)
-        while not stop.is_set():
-            try:
-                return await _unless_stopped(write(), stop, SHUTDOWN_GRACE_SECONDS)
-            except STORE_UNAVAILABLE as error:
-                log.warning("read store or broker unavailable (%r); retry in %.2fs", error, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-        return False
 
     async def _commit_applied(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Commit every offset applied since the last commit, if any."""
@@ -367,7 +347,7 @@ class ProjectorWorker:
     ) -> None:
         commit = asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
         try:
-            if not await _unless_stopped(commit, stop, SHUTDOWN_GRACE_SECONDS):
+            if not await unless_stopped(commit, stop, SHUTDOWN_GRACE_SECONDS):
                 log.warning("stopping before %s were committed: they will be replayed", offsets)
                 return
         except (KafkaError, TimeoutError) as error:
@@ -425,25 +405,3 @@ class ProjectorWorker:
 async def _poll(consumer: AIOKafkaConsumer) -> None:
     """One poll of a member whose partitions are paused: returns nothing, after a while."""
     await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
-
-
-async def _unless_stopped(
-    work: Awaitable[None], stop: asyncio.Event, grace_seconds: float = 0.0
-) -> bool:
-    """Await `work`; once `stop` is set, give it `grace_seconds` more, then cancel it.
-
-    Whether `work` finished.
-    """
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if not task.done() and grace_seconds > 0:
-        await asyncio.wait({task}, timeout=grace_seconds)
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return False

@@ -22,5 +22,5 @@ async def store_progress(
     async with connected(settings) as connection:
         await connection.execute(CREATE_TABLE)
         await record_progress(
-            connection, settings.mongodb.database, [(projection, version)], [reached], EPOCH
+            connection, settings.mongodb.database, [([(projection, version)], [reached])], EPOCH
         )

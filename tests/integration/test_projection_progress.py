@@ -46,7 +46,7 @@ async def test_a_batch_records_every_stage_in_every_partition(
     store: ProgressStore, isolated_settings: Settings
 ) -> None:
     await store.record(
-        [("accounts", 1), ("transfers.router", 1)], [reached(0, 5, 40), reached(3, 2, 41)]
+        [([("accounts", 1), ("transfers.router", 1)], [reached(0, 5, 40), reached(3, 2, 41)])]
     )
 
     assert await stored(isolated_settings, "accounts", "transfers.router") == {
@@ -60,9 +60,9 @@ async def test_a_batch_records_every_stage_in_every_partition(
 async def test_a_late_writer_never_moves_progress_back(
     store: ProgressStore, isolated_settings: Settings
 ) -> None:
-    await store.record([("accounts", 1)], [reached(0, 9, 50)])
+    await store.record([([("accounts", 1)], [reached(0, 9, 50)])])
     # A worker that lost partition 0 in a rebalance writes what it had applied.
-    await store.record([("accounts", 1)], [reached(0, 7, 44)])
+    await store.record([([("accounts", 1)], [reached(0, 7, 44)])])
 
     assert await stored(isolated_settings, "accounts") == {("accounts", 0): (9, 50)}
 
@@ -70,8 +70,8 @@ async def test_a_late_writer_never_moves_progress_back(
 async def test_a_batch_without_events_from_a_partition_keeps_its_position(
     store: ProgressStore, isolated_settings: Settings
 ) -> None:
-    await store.record([("accounts", 1)], [reached(0, 9, 50)])
-    await store.record([("accounts", 1)], [reached(0, 11, None)])  # only foreign records
+    await store.record([([("accounts", 1)], [reached(0, 9, 50)])])
+    await store.record([([("accounts", 1)], [reached(0, 11, None)])])  # only foreign records
 
     assert await stored(isolated_settings, "accounts") == {("accounts", 0): (11, 50)}
 
@@ -79,7 +79,7 @@ async def test_a_batch_without_events_from_a_partition_keeps_its_position(
 async def test_read_stores_do_not_see_each_others_progress(
     store: ProgressStore, isolated_settings: Settings
 ) -> None:
-    await store.record([("accounts", 1)], [reached(0, 9, 50)])
+    await store.record([([("accounts", 1)], [reached(0, 9, 50)])])
     other = isolated_settings.model_copy(
         update={"mongodb": MongodbSettings(url=isolated_settings.mongodb.url, database="other")}
     )
@@ -90,7 +90,7 @@ async def test_read_stores_do_not_see_each_others_progress(
 async def test_operators_move_the_version_and_forget_progress(
     store: ProgressStore, isolated_settings: Settings
 ) -> None:
-    await store.record([("accounts", 1), ("transfers", 1)], [reached(0, 9, 50)])
+    await store.record([([("accounts", 1), ("transfers", 1)], [reached(0, 9, 50)])])
     read_store = isolated_settings.mongodb.database
 
     async with connected(isolated_settings) as connection:
@@ -108,7 +108,7 @@ async def test_operators_move_the_version_and_forget_progress(
 async def test_the_store_reconnects_after_losing_its_connection(
     store: ProgressStore, isolated_settings: Settings
 ) -> None:
-    await store.record([("accounts", 1)], [reached(0, 1, 10)])
+    await store.record([([("accounts", 1)], [reached(0, 1, 10)])])
     async with connected(isolated_settings) as admin:
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -116,7 +116,7 @@ async def test_the_store_reconnects_after_losing_its_connection(
         )
 
     with pytest.raises(psycopg.OperationalError):
-        await store.record([("accounts", 1)], [reached(0, 2, 11)])
-    await store.record([("accounts", 1)], [reached(0, 3, 12)])
+        await store.record([([("accounts", 1)], [reached(0, 2, 11)])])
+    await store.record([([("accounts", 1)], [reached(0, 3, 12)])])
 
     assert await stored(isolated_settings, "accounts") == {("accounts", 0): (3, 12)}
