@@ -29,7 +29,7 @@ STATEMENT_TIMEOUT_MS = 5_000
 
 
 class ProgressStore:
-    """Writes a worker's progress to PostgreSQL, reconnecting after a lost connection."""
+    """Writes the process's progress to PostgreSQL, reconnecting after a lost connection."""
 
     def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self._url = settings.postgres.url.get_secret_value()

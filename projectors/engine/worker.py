@@ -1,11 +1,15 @@
 """The projector worker: consumes the events topic and keeps the read models up to date.
 
-One batch (`getmany`) at a time, over two topics. Events of the events topic are applied
-to the projections whose documents belong to one aggregate, and the events of documents
+A worker is a member of its build's consumer group (which partitions it holds, fenced in a
+rebalance, its commits) but does not fetch: the process's one fetch hands it each batch
+of its partitions from its own position on (`projectors.engine.fetch`, ADR 0016), over
+two topics. Events of the events topic are applied to the projections whose documents
+belong to one aggregate, and the events of documents
 fed by several aggregates (transfers, portfolios) are routed, keyed by document, to the
 routing topic (see `projectors.engine.routing`), whose records are applied by whichever
 worker holds their partition: every document has one writer at a time. Poison events
-and foreign records go to dead letters; progress is written; only then are the batch's
+and foreign records go to dead letters; the fetch writes progress (in PostgreSQL, ADR
+0015, one statement for every worker of the process); only then are the batch's
 offsets committed, so a crash replays events, and every write is guarded by what its
 document has applied, so a replayed event changes nothing. Several workers in one group
 share the partitions of both topics; on a rebalance a worker finishes its batch before
@@ -15,8 +19,8 @@ Offsets are committed every `commit_interval_seconds`, not after every batch, an
 before partitions are handed over or the worker stops (ADR 0014). With a commit per
 batch per projection, at low rates the broker took one commit per event per projection,
 and committing once a second halved its CPU per command at 50 commands/s. Committing later
-only widens what a crash replays, which the guards make harmless; the progress documents,
-which readers wait on, are still written after every batch.
+only widens what a crash replays, which the guards make harmless; progress, which
+readers wait on, is still written after every batch.
 """
 
 from __future__ import annotations
