@@ -71,3 +71,37 @@ async def test_a_writer_that_wrote_a_document_does_not_read_it_back(
         for event in events[1:]:
             await writer.apply([event])
     assert len(listener.named("find")) == first
+
+
+async def test_a_document_its_events_begin_is_inserted_without_a_read(
+    isolated_settings: Settings,
+) -> None:
+    listener = SentCommands()
+    async with monitored_read_models(isolated_settings, listener) as database:
+        writer = writer_for(ACCOUNTS, database)
+        await writer.prepare()
+        events = busiest_account_events()
+        await writer.apply(events[:2])  # opens the account: nothing to read
+        stored = await database[ACCOUNTS.collection].find_one(
+            {"_id": ACCOUNTS.document_id(events[0])}
+        )
+    assert len(listener.named("find")) == 1  # the test's own read-back only
+    assert stored is not None and stored["version"] == 2
+
+
+async def test_a_document_that_exists_after_all_is_read_when_its_insert_collides(
+    mongo_database: Database,
+) -> None:
+    events = busiest_account_events()
+    first, replay = writer_for(ACCOUNTS, mongo_database), writer_for(ACCOUNTS, mongo_database)
+    await first.prepare()
+    await first.apply(events[:3])
+    # A writer with no memory replays from the opening event on (as after a crash): it
+    # takes the document for new, its insert collides, and it folds onto what is stored.
+    assert await replay.apply(events) >= 1
+    stored = await mongo_database[ACCOUNTS.collection].find_one(
+        {"_id": ACCOUNTS.document_id(events[0])}
+    )
+    expected = fold(ACCOUNTS.apply, None, events)
+    assert stored is not None and expected is not None
+    assert (stored["version"], stored["balance"]) == (expected["version"], expected["balance"])
