@@ -114,7 +114,8 @@ async def project_backlog(
             if name not in caught_up:
                 applied = await _committed_events(settings, name)
                 caught_up[name] = {"seconds": seconds, "events_per_second": applied / seconds}
-        return count / max(item["seconds"] for item in caught_up.values()), caught_up
+        # Until every projection has applied it all: the slowest one's rate.
+        return min(item["events_per_second"] for item in caught_up.values()), caught_up
     finally:
         stop.set()
         await task

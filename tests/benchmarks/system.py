@@ -10,7 +10,9 @@ One table per rate: command p50/p99; visible p50/p95/p99 (from the command's ans
 first fresh read); the read side's lag when the window closes; CPU ms per command of every
 process (each one's whole process tree, so PostgreSQL's backends and nginx's workers count);
 read-store commands and rows scanned per command (FerretDB's `/debug/metrics` and
-`pg_stat_user_tables` of its schemas). Bounded in count and time; loopback only.
+`pg_stat_user_tables` of its schemas). Then the list pages (an owner's accounts, a statement,
+a portfolio, daily volume), read one at a time: p50/p99 each, at the store's size after
+every rate (and the `--prefill-events`). Bounded in count and time; loopback only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -54,6 +57,9 @@ FRESH_READ_ATTEMPTS = 20
 DRAIN_SECONDS = 60.0
 # The slowest catch-up worth waiting for after a prefill.
 PREFILL_EVENTS_PER_SECOND = 1_000
+PAGE_READS = 200
+"""Reads of each list page, one at a time, once every rate has run (the store at its largest)."""
+PAGE_LIMIT = 50
 # FerretDB counts every command it answers, by command name.
 _FERRETDB_REQUESTS = re.compile(
     r'^ferretdb_client_requests_total\{[^}]*command="(\w+)"[^}]*\} (\S+)'
@@ -118,6 +124,26 @@ class StatementCost:
     calls_per_command: float
     exec_ms_per_command: float
     rows_per_command: float
+
+
+@dataclass
+class PageResult:
+    """One list page's latency through the gateway, read one at a time."""
+
+    page: str
+    reads: int
+    failures: dict[str, int]
+    p50_ms: float
+    p99_ms: float
+    items_per_read: float
+
+
+@dataclass
+class Results:
+    """Everything one run measured, as written to JSON."""
+
+    rates: list[RateResult]
+    pages: list[PageResult]
 
 
 TOP_STATEMENTS = 15
@@ -305,6 +331,54 @@ class Traffic:
         window.never_fresh += 1
 
 
+async def read_pages(client: httpx.AsyncClient, accounts: list[str], seed: int) -> list[PageResult]:
+    """Each list page `PAGE_READS` times for random accounts (and their owners), in turn."""
+    owners = {}
+    for account in accounts:
+        answer = await client.get(f"/v1/accounts/{account}")
+        answer.raise_for_status()
+        owners[account] = answer.json()["owner_id"]
+    choose = random.Random(seed).choice
+    pages: dict[str, Callable[[str], str]] = {
+        "an owner's accounts": lambda account: (
+            f"/v1/accounts?owner_id={owners[account]}&limit={PAGE_LIMIT}"
+        ),
+        "an account's statement": lambda account: (
+            f"/v1/accounts/{account}/statement?limit={PAGE_LIMIT}"
+        ),
+        "an owner's portfolio": lambda account: f"/v1/owners/{owners[account]}/portfolio",
+        "daily volume, 30 days": lambda account: "/v1/stats/daily",
+    }
+    results = []
+    for page, path_of in pages.items():
+        took: list[float] = []
+        failures: Counter[str] = Counter()
+        items = 0
+        for _ in range(PAGE_READS):
+            sent = time.perf_counter()
+            try:
+                answer = await client.get(path_of(choose(accounts)))
+            except httpx.TransportError as error:
+                failures[type(error).__name__] += 1
+                continue
+            if not answer.is_success:
+                failures[str(answer.status_code)] += 1
+                continue
+            took.append((time.perf_counter() - sent) * 1000)
+            items += len(answer.json().get("items", []))
+        results.append(
+            PageResult(
+                page=page,
+                reads=len(took),
+                failures=dict(failures),
+                p50_ms=percentile(took, 0.50),
+                p99_ms=percentile(took, 0.99),
+                items_per_read=items / max(1, len(took)),
+            )
+        )
+    return results
+
+
 async def lag_events(settings: Settings) -> int:
     """Events the projections have yet to apply, summed over every projection."""
     client = make_client(settings.mongodb)
@@ -368,8 +442,9 @@ def summarise(
     )
 
 
-async def measure(stack: ChaosStack, options: argparse.Namespace, log: Console) -> list[RateResult]:
-    """Open the accounts, then run each rate, draining the read side between rates."""
+async def measure(stack: ChaosStack, options: argparse.Namespace, log: Console) -> Results:
+    """Open the accounts, run each rate (draining the read side between rates), then read
+    the list pages."""
     settings = stack.settings
     issued = await asyncio.to_thread(create_client, settings, scopes=SCOPES, name="bench")
     async with httpx.AsyncClient(
@@ -415,7 +490,10 @@ async def measure(stack: ChaosStack, options: argparse.Namespace, log: Console) 
             results[-1].statements = statements
             log.print(rate_table(results[-1]))
             log.print(statements_table(results[-1]))
-        return results
+        log.print(f"[dim]… list pages, {PAGE_READS} reads each, one at a time[/dim]")
+        pages = await read_pages(client, accounts, options.seed)
+        log.print(pages_table(pages))
+        return Results(results, pages)
 
 
 def rate_table(result: RateResult) -> Table:
@@ -478,6 +556,24 @@ def statements_table(result: RateResult) -> Table:
     return table
 
 
+def pages_table(pages: list[PageResult]) -> Table:
+    """The list pages' latency, one read at a time."""
+    table = Table(title=f"List pages through the gateway ({PAGE_LIMIT} items at most)")
+    table.add_column("page")
+    for column in ("reads", "p50 ms", "p99 ms", "items / read", "failures"):
+        table.add_column(column, justify="right")
+    for page in pages:
+        table.add_row(
+            page.page,
+            f"{page.reads:,}",
+            f"{page.p50_ms:.1f}",
+            f"{page.p99_ms:.1f}",
+            f"{page.items_per_read:.1f}",
+            ", ".join(f"{k}: {v}" for k, v in sorted(page.failures.items())) or "none",
+        )
+    return table
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.system", description=__doc__)
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 200, 400])
@@ -513,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"system-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps([asdict(result) for result in results], indent=2))
+    path.write_text(json.dumps(asdict(results), indent=2))
     console.print(f"JSON: {path}")
     return 0
 
