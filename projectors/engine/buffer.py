@@ -2,8 +2,12 @@
 
 During a rebuild the new build has one writer and no reader, so its documents need not
 be written event by event: they are folded in memory and written at checkpoints, each
-changed document once, by bulk commands (`insert_many`, `delete_many`) rather than one
-guarded replace per document, which FerretDB v1 serves at a few dozen per second.
+changed document once: new ones by `insert_many`, changed ones deleted by `_id` and
+inserted again, rather than one guarded replace per document. Documents are found and
+deleted one `_id` each, never with `$in`, which FerretDB v1 serves by testing every
+document of the collection against the list (`infra.readstore.lookups`): a checkpoint
+that did so took longer the larger the build, and on 500,000 events outran the client's
+socket timeout.
 
 Crash safety rests on what every document records about itself (the aggregate version
 or event ids it has applied): a rebuild resumed from its checkpoint folds the events
@@ -21,6 +25,7 @@ from collections.abc import Sequence
 from pymongo.asynchronous.database import AsyncDatabase
 
 from domain.envelope import EventEnvelope
+from infra.readstore.lookups import delete_by_ids, find_by_ids
 from projectors.engine.writers import by_document, create_indexes, fold
 from projectors.projections.projection import Document, DocumentProjection, Projection
 
@@ -69,8 +74,8 @@ class BufferedDocuments:
         if staged:
             present = {
                 found["_id"]
-                async for found in self._collection.find(
-                    {"_id": {"$in": [d["_id"] for d in staged]}}, {"_id": 1}
+                for found in await find_by_ids(
+                    self._collection, [d["_id"] for d in staged], {"_id": 1}
                 )
             }
             missing = [document for document in staged if document["_id"] not in present]
@@ -99,7 +104,7 @@ class BufferedDocuments:
     async def _load(self, keys: list[str]) -> None:
         if self._complete or not keys:
             return
-        async for document in self._collection.find({"_id": {"$in": keys}}):
+        for document in await find_by_ids(self._collection, keys):
             self._documents[document["_id"]] = document
             self._stored.add(document["_id"])
 
@@ -109,7 +114,7 @@ class BufferedDocuments:
         changed = [self._documents[key] for key in self._dirty if key in self._stored]
         if changed:
             await self._staging.insert_many(changed, ordered=False)
-            await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in changed]}})
+            await delete_by_ids(self._collection, [d["_id"] for d in changed])
         if new or changed:
             await self._collection.insert_many([*new, *changed], ordered=False)
         if changed:
