@@ -3,12 +3,13 @@
 A transfer hears from its own aggregate and from two accounts; a portfolio from every
 account of its owner. Those events sit on different partitions of the events topic, so
 competing workers would write one document at the same time, and the read store cannot
-be trusted to make that safe: FerretDB v1 (SQLite) checks an update's filter and writes
-the document in two steps, so two guarded replaces of one document can both succeed and
-one update is lost. So the worker that reads such an event does not write the document:
-it sends the event on to the routing topic, keyed by the document, where the one worker
-holding that partition folds every event of the document. The events topic's offsets
-are committed only once the routed copies are acknowledged by every in-sync replica.
+be trusted to make that safe: FerretDB v1 checks an update's filter and writes the
+document in two steps (a `SELECT`, then an `UPDATE` by `_id` alone), so two guarded
+replaces of one document can both succeed and one update is lost. So the worker that
+reads such an event does not write the document: it sends the event on to the routing
+topic, keyed by the document, where the one worker holding that partition folds every
+event of the document. The events topic's offsets are committed only once the routed
+copies are acknowledged by every in-sync replica.
 """
 
 from __future__ import annotations

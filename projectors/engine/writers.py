@@ -6,17 +6,20 @@ they were folded from; lines are inserted and a duplicate key means "already the
 When a guard misses, another writer moved the document first: the writer re-reads it
 and folds again, and a document whose fold changes nothing is already up to date.
 
-FerretDB v1 (SQLite) checks an update's filter and writes the document in two steps, so
-there the guard only holds while one writer at a time writes a document: the worker sees
-to that (`projectors.engine.routing`). It also hangs a database for good when about a
-hundred update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`.
+FerretDB v1 checks an update's filter and writes the document in two steps (a `SELECT`,
+then an `UPDATE` by `_id` alone, on PostgreSQL as on SQLite), so there the guard only
+holds while one writer at a time writes a document: the worker sees to that
+(`projectors.engine.routing`). It also hangs a database for good when about a hundred
+update statements are in flight at once, hence `MAX_UPDATES_PER_COMMAND`.
 
 Documents are read back one `_id` equality each (`find_by_ids`), never with `$in`, which
 FerretDB v1 serves by reading the whole collection (ADR 0010). Most are not read at all: a
 writer remembers what it last wrote (`GuardedDocuments`), and since every document has one
 writer at a time, that is what is stored. The guard keeps it safe when it is not (another
 worker wrote the document while this one did not hold its partition): the replace misses,
-the writer forgets, reads and folds again.
+the writer forgets, reads and folds again. A document whose events begin it (an account's
+opening, a transfer's first event) is not read either: it is inserted, and read only if
+the insert collides.
 """
 
 from __future__ import annotations
@@ -265,10 +268,11 @@ async def _bulk_write(
 def in_small_updates(operations: Sequence[Operation]) -> list[list[Operation]]:
     """Split update statements into commands of at most `MAX_UPDATES_PER_COMMAND`.
 
-    FerretDB v1 (SQLite) holds a pooled connection for every statement of an update
-    command until the command ends; at 100 statements, in one command or across
-    concurrent ones, the pool of the database runs dry and every request on it hangs
-    for good. Small commands keep all workers together well below that.
+    FerretDB v1 (on PostgreSQL as on SQLite) holds a pooled connection for every
+    statement of an update command until the command ends; at 100 statements, in one
+    command or across concurrent ones, the pool of the database runs dry and every
+    request on it hangs for good. Small commands keep all workers together well below
+    that.
     """
     return [
         list(operations[start : start + MAX_UPDATES_PER_COMMAND])
