@@ -173,8 +173,14 @@ class GuardedDocuments:
         current = {key: self._written[key] for key in pending if key in self._written}
         remembered = set(current)
         unknown = [key for key in pending if key not in current]
+        begun: dict[str, Document] = {}  # folded from nothing already: not folded again
         if assume_new:
-            unknown = [key for key in unknown if not _begins(self._apply, pending[key])]
+            begun = {
+                key: document
+                for key in unknown
+                if (document := _begun(self._apply, pending[key])) is not None
+            }
+            unknown = [key for key in unknown if key not in begun]
         if unknown:
             found = await find_by_ids(self._collection, unknown)
             current.update((document["_id"], document) for document in found)
@@ -184,7 +190,7 @@ class GuardedDocuments:
         for document_id, events in pending.items():
             before = current.get(document_id)
             try:
-                after = fold(self._apply, before, events)
+                after = begun.get(document_id) or fold(self._apply, before, events)
             except ProjectionGapError:
                 if document_id not in remembered:
                     raise
@@ -229,12 +235,12 @@ class GuardedDocuments:
             self._written.pop(document_id, None)
 
 
-def _begins(apply: Apply, events: Sequence[EventEnvelope]) -> bool:
-    """Whether the events make a document from nothing (no gap before the first)."""
+def _begun(apply: Apply, events: Sequence[EventEnvelope]) -> Document | None:
+    """The document the events make from nothing; None if they need one that exists."""
     try:
-        return fold(apply, None, events) is not None
+        return fold(apply, None, events)
     except ProjectionGapError:
-        return False
+        return None
 
 
 def fold(

@@ -9,13 +9,15 @@ misses, and the writer must read the document again and fold its events onto tha
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.settings import Settings
-from projectors.engine.writers import fold, writer_for
+from projectors.engine.writers import ProjectionWriter, fold, writer_for
 from projectors.projections.projection import DocumentProjection
 from projectors.projections.registry import PROJECTIONS
 from tests.integration.command_monitoring import SentCommands, monitored_read_models
@@ -36,6 +38,17 @@ def busiest_account_events() -> list[Any]:
     busiest, count = owners.most_common(1)[0]
     assert count >= 6
     return [e for e in workload.envelopes if accounts.document_id(e) == busiest]
+
+
+@asynccontextmanager
+async def monitored_writer(
+    settings: Settings, listener: SentCommands
+) -> AsyncIterator[tuple[ProjectionWriter, Database]]:
+    """A prepared accounts writer on a client that reports every command to `listener`."""
+    async with monitored_read_models(settings, listener) as database:
+        writer = writer_for(ACCOUNTS, database)
+        await writer.prepare()
+        yield writer, database
 
 
 async def test_a_stale_memory_is_caught_by_the_guard_and_the_document_read_again(
@@ -62,9 +75,7 @@ async def test_a_writer_that_wrote_a_document_does_not_read_it_back(
     isolated_settings: Settings,
 ) -> None:
     listener = SentCommands()
-    async with monitored_read_models(isolated_settings, listener) as database:
-        writer = writer_for(ACCOUNTS, database)
-        await writer.prepare()
+    async with monitored_writer(isolated_settings, listener) as (writer, _):
         events = busiest_account_events()
         await writer.apply(events[:1])
         first = len(listener.named("find"))
@@ -77,9 +88,7 @@ async def test_a_document_its_events_begin_is_inserted_without_a_read(
     isolated_settings: Settings,
 ) -> None:
     listener = SentCommands()
-    async with monitored_read_models(isolated_settings, listener) as database:
-        writer = writer_for(ACCOUNTS, database)
-        await writer.prepare()
+    async with monitored_writer(isolated_settings, listener) as (writer, database):
         events = busiest_account_events()
         await writer.apply(events[:2])  # opens the account: nothing to read
         stored = await database[ACCOUNTS.collection].find_one(
