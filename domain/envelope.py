@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 
@@ -75,3 +75,59 @@ EVENT_TOPICS: Mapping[str, str] = {
     "TransferCompleted": "domain.transfers:Transfer.TransferCompleted",
     "TransferFailed": "domain.transfers:Transfer.TransferFailed",
 }
+
+FieldType = Literal["uuid", "int", "str", "bool"]
+"""How an event field is recorded: a UUID (as text), an integer, text or a flag."""
+
+# Each public event type's own fields and their types, and the version of its shape that
+# the code records now (the library's `class_version`; older shapes are upcast on read).
+# Readers that decode the log without the write model (the fast history path, typed
+# Parquet exports) rely on these; a unit test proves they equal the aggregates' classes.
+EVENT_FIELDS: Mapping[str, Mapping[str, FieldType]] = {
+    "AccountOpened": {"owner_id": "uuid", "currency": "str", "overdraft_limit": "int"},
+    "FundsDeposited": {
+        "amount": "int",
+        "currency": "str",
+        "reference": "str",
+        "channel": "str",
+        "balance_after": "int",
+    },
+    "FundsWithdrawn": {
+        "amount": "int",
+        "currency": "str",
+        "reference": "str",
+        "balance_after": "int",
+    },
+    "AccountFrozen": {"reason": "str"},
+    "AccountUnfrozen": {},
+    "AccountClosed": {},
+    "TransferDebited": {
+        "transfer_id": "uuid",
+        "amount": "int",
+        "currency": "str",
+        "balance_after": "int",
+    },
+    "TransferCredited": {
+        "transfer_id": "uuid",
+        "amount": "int",
+        "currency": "str",
+        "balance_after": "int",
+    },
+    "TransferDebitReversed": {
+        "transfer_id": "uuid",
+        "amount": "int",
+        "currency": "str",
+        "balance_after": "int",
+        "reason": "str",
+    },
+    "TransferRequested": {
+        "source_id": "uuid",
+        "target_id": "uuid",
+        "amount": "int",
+        "currency": "str",
+        "reference": "str",
+    },
+    "TransferCompleted": {},
+    "TransferFailed": {"reason": "str", "debit_reversed": "bool"},
+}
+EVENT_VERSIONS: Mapping[str, int] = {name: 1 for name in EVENT_TOPICS} | {"FundsDeposited": 2}

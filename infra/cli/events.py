@@ -28,7 +28,7 @@ from rich.table import Table
 
 from domain.envelope import EventEnvelope
 from infra.cli.support import UsageError, errors, run_command, settings_of
-from infra.eventstore.export import ExportFile, ExportFormat
+from infra.eventstore.export import DEFAULT_WORKERS, ExportFile, ExportFormat, export_history
 from infra.eventstore.history import EventFilter, EventHistory, UnknownEventTypeError, open_history
 from infra.eventstore.schema import NOTIFY_CHANNEL
 from infra.settings import Settings
@@ -85,33 +85,45 @@ def export(
     aggregate: AggregateOption = None,
     after: AfterOption = 0,
     append: Annotated[bool, typer.Option(help="Append to an existing JSONL/CSV file")] = False,
-    page_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5_000,
+    page_size: Annotated[
+        int, typer.Option(min=1, max=50_000, help="Positions per range a worker reads")
+    ] = 5_000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Processes decoding ranges in parallel")
+    ] = DEFAULT_WORKERS,
 ) -> None:
-    """Export events to JSONL, CSV or Parquet; resumable with --after (and --append)."""
+    """Export events to JSONL, CSV or Parquet (typed columns); resumable with --after (and
+    --append)."""
     settings = settings_of(context)
 
     async def work() -> None:
         wanted = _filter(after, types, aggregate, recorded_from, recorded_to)
         if out.exists() and not append:
             raise UsageError(f"{out} exists; choose another file or pass --append")
+        if append and export_format is ExportFormat.PARQUET:
+            raise UsageError("Parquet files cannot be appended to; write a new file")
         async with open_history(settings) as history:
-            await _export(history, wanted, out, export_format, append, page_size)
+            await _export(history, settings, wanted, out, export_format, append, page_size, workers)
 
     _run(work)
 
 
 async def _export(
     history: EventHistory,
+    settings: Settings,
     wanted: EventFilter,
     out: Path,
     export_format: ExportFormat,
     append: bool,
     page_size: int,
+    workers: int,
 ) -> None:
-    # A fixed end, so the export finishes while the log keeps growing.
+    if wanted.types:
+        unknown = wanted.types - history.event_types
+        if unknown:
+            raise UnknownEventTypeError(sorted(unknown))
     head = await history.head()
-    cursor = EventFilter(**{**vars(wanted), "until": head})
-    exported, last = 0, wanted.after
+    last = wanted.after
     columns = (
         TextColumn("[bold]export"),
         BarColumn(),
@@ -125,18 +137,25 @@ async def _export(
         Progress(*columns, console=errors) as bar,
     ):
         task = bar.add_task("export", total=max(head - wanted.after, 0), events=0, rate="")
+
+        def progress(through: int, events: int) -> None:
+            nonlocal last
+            last = through
+            speed = bar.tasks[task].speed
+            rate = f"{speed:,.0f} positions/s" if speed else ""
+            bar.update(task, completed=through - wanted.after, events=events, rate=rate)
+
         try:
-            while True:
-                page = await history.page(cursor, page_size)
-                writer.write(page.events)
-                exported += len(page.events)
-                last = page.next_after
-                speed = bar.tasks[task].speed
-                rate = f"{speed:,.0f} positions/s" if speed else ""
-                bar.update(task, completed=last - wanted.after, events=exported, rate=rate)
-                if page.exhausted:
-                    break
-                cursor = EventFilter(**{**vars(cursor), "after": last})
+            exported, last = await export_history(
+                history,
+                settings.postgres.url.get_secret_value(),
+                wanted,
+                writer,
+                export_format,
+                page_size=page_size,
+                workers=workers,
+                progress=progress,
+            )
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"interrupted: resume with --after {last} --append")
             raise

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
@@ -24,7 +25,11 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from domain.envelope import EventEnvelope
+from domain.envelope import EVENT_TOPICS, EVENT_VERSIONS, EventEnvelope
+
+StoredRow = tuple[int, str, int, str, bytes]
+"""One row of the log as the history selects it: position, aggregate id (as text), aggregate
+version, topic and the stored state."""
 
 # What the envelope carries as metadata, or what is the library's own business: a creation
 # event records `originator_topic` (the aggregate's class path) so the library can
@@ -90,3 +95,96 @@ def _json_native(value: object) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_native(item) for item in value]
     return value
+
+
+def notification_of(row: StoredRow) -> Notification:
+    """The library's view of a selected row, for its mapper."""
+    position, aggregate_id, version, topic, state = row
+    return Notification(
+        id=position,
+        originator_id=UUID(aggregate_id),
+        originator_version=version,
+        topic=topic,
+        state=bytes(state),
+    )
+
+
+class _NotLean(Exception):
+    """The row needs the library's mapper (an old shape to upcast, or a value it encodes)."""
+
+
+class LeanDecoder:
+    """Stored rows straight to the envelope's JSON shape (`EventEnvelope.to_json`).
+
+    Written by hand because the library's mapper is the cost of reading the history in
+    bulk: it resolves the class, builds an event object and converts every value twice, and
+    with our envelope and `json` it took about 32 µs an event (`make bench`, export). This
+    reads the state with orjson and unwraps the transcoder's two tagged types the Ledger
+    records (`uuid_hex`, `datetime_iso`), about 6 µs an event. Anything else goes through
+    the mapper, so the result is always the mapper's: a state recorded at an older
+    `class_version` (it must be upcast), an unknown topic or tag, a nested value, or a
+    missing event id. A unit test holds both paths equal for every event type.
+    """
+
+    def __init__(self, mapper: Mapper[UUID]) -> None:
+        self._mapper = mapper
+        self.mapped = 0  # rows that needed the mapper
+        self._types = {topic: (name, EVENT_VERSIONS[name]) for name, topic in EVENT_TOPICS.items()}
+
+    def to_json(self, row: StoredRow) -> dict[str, Any]:
+        """The row as the envelope's JSON-ready dict."""
+        known = self._types.get(row[3])
+        if known is not None:
+            try:
+                return _lean(row, *known)
+            except _NotLean:
+                pass
+        self.mapped += 1
+        return envelope_from(notification_of(row), self._mapper).to_json()
+
+
+def _lean(row: StoredRow, event_type: str, version: int) -> dict[str, Any]:
+    position, aggregate_id, aggregate_version, _, stored = row
+    state: dict[str, Any] = orjson.loads(stored)
+    if state.pop("class_version", 1) != version:
+        raise _NotLean
+    recorded = state.pop("timestamp", None)
+    event_id = state.pop("event_id", None)
+    correlation_id = state.pop("correlation_id", None)
+    causation_id = state.pop("causation_id", None)
+    state.pop("originator_topic", None)
+    if type(recorded) is not dict or recorded.get("_type_") != "datetime_iso":
+        raise _NotLean
+    for name, value in state.items():
+        if type(value) is dict:
+            state[name] = _untagged(value)
+        elif type(value) is list or name[0] == "_":
+            raise _NotLean  # nested values, and private attributes the mapper leaves out
+    return {
+        "event_id": _uuid_text(event_id),
+        "event_type": event_type,
+        "aggregate_id": aggregate_id,
+        "aggregate_version": aggregate_version,
+        "position": position,
+        "occurred_at": recorded["_data_"],
+        "schema_version": version,
+        "correlation_id": None if correlation_id is None else _uuid_text(correlation_id),
+        "causation_id": None if causation_id is None else _uuid_text(causation_id),
+        "data": state,
+    }
+
+
+def _uuid_text(tagged: Any) -> str:
+    """A UUID recorded as `uuid_hex`, as its canonical text."""
+    if type(tagged) is dict and tagged.get("_type_") == "uuid_hex":
+        data = tagged["_data_"]
+        if type(data) is str and len(data) == 32:
+            return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+    raise _NotLean
+
+
+def _untagged(tagged: dict[str, Any]) -> str:
+    """A UUID as its canonical text, a time as the ISO text it was recorded with."""
+    if tagged.get("_type_") == "datetime_iso" and type(tagged.get("_data_")) is str:
+        return str(tagged["_data_"])
+    return _uuid_text(tagged)

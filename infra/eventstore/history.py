@@ -21,13 +21,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.persistence import Mapper
 from psycopg import AsyncConnection, OperationalError, sql
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from domain.envelope import EVENT_TOPICS, EventEnvelope
-from infra.eventstore.codec import envelope_from, event_mapper
+from infra.eventstore.codec import (
+    LeanDecoder,
+    StoredRow,
+    envelope_from,
+    event_mapper,
+    notification_of,
+)
 from infra.eventstore.schema import EVENTS_TABLE, NOTIFY_CHANNEL
 from infra.settings import Settings
 
@@ -84,6 +89,22 @@ class Page:
     exhausted: bool
 
 
+@dataclass(frozen=True)
+class JsonPage:
+    """Some events in the envelope's JSON shape, and where the next page starts."""
+
+    events: list[dict[str, Any]]
+    next_after: int
+    exhausted: bool
+
+
+@dataclass(frozen=True)
+class _RowPage:
+    rows: list[StoredRow]
+    next_after: int
+    exhausted: bool
+
+
 class EventHistory:
     """Reads the log through a PostgreSQL connection pool, decoding with the library's mapper."""
 
@@ -92,6 +113,7 @@ class EventHistory:
     ) -> None:
         self._pool = pool
         self._mapper = mapper
+        self._lean = LeanDecoder(mapper)
         self._topics = EVENT_TOPICS
 
     @property
@@ -134,22 +156,38 @@ class EventHistory:
         the last one for now, the log's head as it was when the page was read (so a client
         filtering for rare events still makes progress through the log).
         """
+        found = await self._rows(wanted, limit)
+        events = [envelope_from(notification_of(row), self._mapper) for row in found.rows]
+        return Page(events, found.next_after, found.exhausted)
+
+    async def json_page(self, wanted: EventFilter, limit: int) -> JsonPage:
+        """`page`, with each event in the envelope's JSON shape, decoded the fast way (what
+        the history API and exports send; see `LeanDecoder`)."""
+        found = await self._rows(wanted, limit)
+        events = [self._lean.to_json(row) for row in found.rows]
+        return JsonPage(events, found.next_after, found.exhausted)
+
+    async def bounds(self, wanted: EventFilter) -> tuple[int, int]:
+        """The positions (after, up to) a filter covers now: its time range as positions,
+        clipped to the log's head."""
         after, until = wanted.after, wanted.until
         if wanted.recorded_from is not None or wanted.recorded_to is not None:
             low, high = await self.position_range(wanted.recorded_from, wanted.recorded_to)
             after = max(after, low)
             until = high if until is None else (until if high is None else min(until, high))
         head = await self.head()
-        bound = head if until is None else min(until, head)
-        query, params = self._select(wanted, after, bound, limit)
+        return after, head if until is None else min(until, head)
+
+    async def _rows(self, wanted: EventFilter, limit: int) -> _RowPage:
+        after, bound = await self.bounds(wanted)
+        query, params = select_rows(wanted, after, bound, limit)
         async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
+            cursor = conn.cursor(binary=True)
             await cursor.execute(query, params)
-            rows = await cursor.fetchall()
-        events = [envelope_from(_notification(row), self._mapper) for row in rows]
+            rows: list[StoredRow] = await cursor.fetchall()
         exhausted = len(rows) < limit
-        next_after = events[-1].position if events and not exhausted else bound
-        return Page(events, max(next_after, after, wanted.after), exhausted)
+        next_after = rows[-1][0] if rows and not exhausted else bound
+        return _RowPage(rows, max(next_after, after, wanted.after), exhausted)
 
     async def stream(
         self, wanted: EventFilter, page_size: int = 1_000
@@ -164,32 +202,39 @@ class EventHistory:
                 return
             cursor = _after(cursor, page.next_after)
 
-    def _select(
-        self, wanted: EventFilter, after: int, bound: int, limit: int
-    ) -> tuple[sql.Composed, list[Any]]:
-        conditions = [sql.SQL("notification_id > %s"), sql.SQL("notification_id <= %s")]
-        params: list[Any] = [after, bound]
-        if wanted.types:
-            unknown = [name for name in wanted.types if name not in self._topics]
-            if unknown:
-                raise UnknownEventTypeError(unknown)
-            conditions.append(sql.SQL("topic = ANY(%s)"))
-            params.append([self._topics[name] for name in sorted(wanted.types)])
-        if wanted.aggregate_id is not None:
-            conditions.append(sql.SQL("originator_id = %s"))
-            params.append(wanted.aggregate_id)
-        if wanted.recorded_from is not None:
-            conditions.append(sql.SQL("recorded_at >= %s"))
-            params.append(wanted.recorded_from)
-        if wanted.recorded_to is not None:
-            conditions.append(sql.SQL("recorded_at < %s"))
-            params.append(wanted.recorded_to)
+
+def select_rows(
+    wanted: EventFilter, after: int, bound: int, limit: int | None
+) -> tuple[sql.Composed, list[Any]]:
+    """The query for the filter's rows in (after, bound], in log order, as `StoredRow`s.
+
+    Select it with a binary cursor: the state then arrives as the stored bytes, not as hex.
+    """
+    conditions = [sql.SQL("notification_id > %s"), sql.SQL("notification_id <= %s")]
+    params: list[Any] = [after, bound]
+    if wanted.types:
+        unknown = [name for name in wanted.types if name not in EVENT_TOPICS]
+        if unknown:
+            raise UnknownEventTypeError(unknown)
+        conditions.append(sql.SQL("topic = ANY(%s)"))
+        params.append([EVENT_TOPICS[name] for name in sorted(wanted.types)])
+    if wanted.aggregate_id is not None:
+        conditions.append(sql.SQL("originator_id = %s"))
+        params.append(wanted.aggregate_id)
+    if wanted.recorded_from is not None:
+        conditions.append(sql.SQL("recorded_at >= %s"))
+        params.append(wanted.recorded_from)
+    if wanted.recorded_to is not None:
+        conditions.append(sql.SQL("recorded_at < %s"))
+        params.append(wanted.recorded_to)
+    query = sql.SQL(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state "
+        "FROM {} WHERE {} ORDER BY notification_id"
+    ).format(TABLE, sql.SQL(" AND ").join(conditions))
+    if limit is not None:
+        query += sql.SQL(" LIMIT %s")
         params.append(limit)
-        query = sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
-            "WHERE {} ORDER BY notification_id LIMIT %s"
-        ).format(TABLE, sql.SQL(" AND ").join(conditions))
-        return query, params
+    return query, params
 
 
 async def _first_position(conn: AsyncConnection[Any], moment: datetime) -> int | None:
@@ -212,16 +257,6 @@ def _after(wanted: EventFilter, position: int) -> EventFilter:
         aggregate_id=wanted.aggregate_id,
         recorded_from=wanted.recorded_from,
         recorded_to=wanted.recorded_to,
-    )
-
-
-def _notification(row: dict[str, Any]) -> Notification:
-    return Notification(
-        id=row["notification_id"],
-        originator_id=row["originator_id"],
-        originator_version=row["originator_version"],
-        topic=row["topic"],
-        state=bytes(row["state"]),
     )
 
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from infra.eventstore.schema import EVENTS_TABLE
+from query_api.schemas.history import EventOut, EventPage
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.http_helpers import open_account, problem_slug
 
@@ -41,10 +42,17 @@ def test_pages_of_the_log_continue_where_the_last_ended(shared_system: RunningSy
             "/v1/events",
             params={"aggregate_id": account, "limit": 10, "after": first["next_after"]},
         ).json()
+        streamed = client.get("/v1/events/stream", params={"aggregate_id": account})
 
     versions = [e["aggregate_version"] for e in first["events"] + rest["events"]]
     assert versions == [1, 2, 3, 4, 5]
     assert first["events"][0]["event_type"] == "AccountOpened"
+    # Pages are encoded without a model per event: they must still be what the schema says.
+    assert EventPage.model_validate(first).events[0].data["currency"] == "EUR"
+    assert set(first["events"][0]) == set(EventOut.model_fields)
+    assert [json.loads(line) for line in streamed.text.splitlines()] == (
+        first["events"] + rest["events"]
+    )
 
 
 def test_a_type_filter_and_an_unknown_type(shared_system: RunningSystem) -> None:

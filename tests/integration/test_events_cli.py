@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pyarrow.parquet as pq
@@ -18,11 +19,13 @@ from typer.testing import CliRunner
 
 from domain.context import CommandContext
 from infra.cli.app import app
+from infra.eventstore.export import DATA_FIELDS, ENVELOPE_SCHEMA
 from infra.eventstore.history import EventFilter, open_history
 from infra.eventstore.library import open_ledger
 from infra.settings import PROJECT_ROOT, Settings, settings_environment
 from tests.conftest import isolated
 from tests.integration import synthetic_log
+from tests.unit.domain.test_schema_evolution import store_v1_deposit
 
 pytestmark = pytest.mark.integration
 
@@ -71,13 +74,70 @@ def test_a_parquet_export_reads_back_with_pyarrow_identical(
         log_of_100k, "events", "export", "--format", "parquet", "--out", str(out)
     )
 
-    table = pq.read_table(out).to_pylist()
-    stored = stored_events(log_of_100k)
     assert code == 0, output
-    assert len(table) == len(stored) == EVENTS
-    assert [row["position"] for row in table] == [e["position"] for e in stored]
-    assert [json.loads(row["data"]) for row in table] == [e["data"] for e in stored]
-    assert [row["event_id"] for row in table] == [e["event_id"] for e in stored]
+    assert [envelope_of(row) for row in pq.read_table(out).to_pylist()] == stored_events(
+        log_of_100k
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed_log(stack: Settings) -> Iterator[Settings]:
+    """Every kind of event the mix records, and one deposit stored in its version 1 shape."""
+    with isolated(stack) as settings:
+        synthetic_log.load(settings, 3_000, accounts=40, mixed=True)
+        ledger = open_ledger(settings)
+        account_id = ledger.open_account(
+            uuid4(), "EUR", context=CommandContext(correlation_id=uuid4())
+        ).aggregate_id
+        store_v1_deposit(ledger, account_id, version=2, amount=70)
+        ledger.close()
+        yield settings
+
+
+def test_a_parquet_export_has_a_typed_column_per_event_field(
+    mixed_log: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "events.parquet"
+
+    code, output = ledger_cli(
+        mixed_log, "events", "export", "--format", "parquet", "--out", str(out), "--workers", "2"
+    )
+
+    table = pq.read_table(out)
+    assert code == 0, output
+    assert {name: str(table.schema.field(name).type) for name in ("amount", "occurred_at")} == {
+        "amount": "int64",
+        "occurred_at": "timestamp[us, tz=UTC]",
+    }
+    assert {str(table.schema.field(name).type) for name in ("currency", "debit_reversed")} == {
+        "string",
+        "bool",
+    }
+    stored = stored_events(mixed_log)
+    assert [envelope_of(row) for row in table.to_pylist()] == stored
+    assert stored[-1]["data"]["channel"] == "unknown"  # upcast, as the mapper reads it
+
+
+def test_a_single_worker_export_equals_a_parallel_one(mixed_log: Settings, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+
+    ledger_cli(mixed_log, "events", "export", "--out", str(one), "--workers", "1")
+    ledger_cli(
+        mixed_log, "events", "export", "--out", str(two), "--workers", "2", "--page-size", "7"
+    )
+
+    exported = [json.loads(line) for line in one.read_text().splitlines()]
+    assert exported == stored_events(mixed_log)
+    assert two.read_text() == one.read_text()
+
+
+def envelope_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A typed Parquet row back in the envelope's JSON shape (a field left null is absent)."""
+    data = {name: row[name] for name in DATA_FIELDS if row[name] is not None}
+    return {name: row[name] for name in ENVELOPE_SCHEMA.names} | {
+        "occurred_at": row["occurred_at"].isoformat(),
+        "data": data,
+    }
 
 
 def test_an_export_resumed_after_a_position_completes_the_file(

@@ -9,7 +9,7 @@ from eventsourcing.utils import get_topic
 
 from domain.accounts import Account
 from domain.context import CommandContext
-from domain.envelope import EVENT_TOPICS
+from domain.envelope import EVENT_FIELDS, EVENT_TOPICS, EVENT_VERSIONS
 from domain.ledger import Ledger
 from domain.transfers import Transfer
 from infra.eventstore.codec import envelope_from, event_mapper
@@ -32,6 +32,35 @@ def recorded_event_classes() -> dict[str, type[Any]]:
 def test_the_topic_table_names_every_event_class_at_its_recorded_topic() -> None:
     expected = {name: get_topic(cls) for name, cls in recorded_event_classes().items()}
     assert dict(EVENT_TOPICS) == expected
+
+
+RECORDED_TYPES = {"UUID": "uuid", "int": "int", "str": "str", "bool": "bool"}
+
+
+def test_the_field_table_names_every_event_field_with_its_recorded_type() -> None:
+    expected = {
+        name: {
+            field: RECORDED_TYPES[hint]
+            for field, hint in vars(cls).get("__annotations__", {}).items()
+        }
+        for name, cls in recorded_event_classes().items()
+    }
+    assert {name: dict(fields) for name, fields in EVENT_FIELDS.items()} == expected
+
+
+def test_the_version_table_gives_each_event_class_its_current_version() -> None:
+    expected = {
+        name: getattr(cls, "class_version", 1) for name, cls in recorded_event_classes().items()
+    }
+    assert dict(EVENT_VERSIONS) == expected
+
+
+def test_a_field_name_means_one_type_in_every_event() -> None:
+    types: dict[str, set[str]] = {}
+    for fields in EVENT_FIELDS.values():
+        for field, recorded in fields.items():
+            types.setdefault(field, set()).add(recorded)
+    assert {field: kinds for field, kinds in types.items() if len(kinds) > 1} == {}
 
 
 def test_the_events_table_and_channel_are_the_ones_the_library_names() -> None:
