@@ -61,7 +61,8 @@ class _MixedLog:
     """Builds the stored state of each event the way the library records it (checked against
     a real `Ledger` by a unit test), tracking versions and balances so every fold succeeds."""
 
-    def __init__(self, accounts: int, seed: int) -> None:
+    def __init__(self, accounts: int, seed: int, step: timedelta = STEP) -> None:
+        self.step = step
         self.random = random.Random(seed)
         self.accounts = [uuid4() for _ in range(accounts)]
         self.versions: dict[UUID, int] = {}
@@ -72,7 +73,7 @@ class _MixedLog:
     def _row(self, originator: UUID, topic: str, fields: dict[str, object]) -> Row:
         version = self.versions.get(originator, 0) + 1
         self.versions[originator] = version
-        recorded = START + self.index * STEP
+        recorded = START + self.index * self.step
         self.index += 1
         state = {
             "timestamp": {"_type_": "datetime_iso", "_data_": recorded.isoformat()},
@@ -158,10 +159,10 @@ def _uuid(value: UUID) -> dict[str, str]:
     return {"_type_": "uuid_hex", "_data_": value.hex}
 
 
-def mixed_rows(events: int, accounts: int, seed: int = 1) -> Iterator[Row]:
+def mixed_rows(events: int, accounts: int, seed: int = 1, step: timedelta = STEP) -> Iterator[Row]:
     """About `events` events (a transfer's four stay together): every account opened and
     funded, then 45 % deposits, 15 % withdrawals and 40 % transfers between random accounts."""
-    log = _MixedLog(accounts, seed)
+    log = _MixedLog(accounts, seed, step)
     produced = 0
     for account in log.accounts:
         for row in log.open(account):
@@ -174,12 +175,20 @@ def mixed_rows(events: int, accounts: int, seed: int = 1) -> Iterator[Row]:
 
 
 def load(
-    settings: Settings, events: int, accounts: int, *, mixed: bool = False, seed: int = 1
+    settings: Settings,
+    events: int,
+    accounts: int,
+    *,
+    mixed: bool = False,
+    seed: int = 1,
+    step: timedelta = STEP,
 ) -> None:
     """COPY a synthetic log into the store of `settings`: opens and deposits round-robin, or
-    with `mixed` the whole-system mix (`mixed_rows`)."""
+    with `mixed` the whole-system mix (`mixed_rows`, its events `step` apart)."""
     source: Callable[[], Iterator[Row]] = (
-        (lambda: mixed_rows(events, accounts, seed)) if mixed else (lambda: rows(events, accounts))
+        (lambda: mixed_rows(events, accounts, seed, step))
+        if mixed
+        else (lambda: rows(events, accounts))
     )
     columns = "originator_id, originator_version, topic, state, recorded_at"
     with psycopg.connect(settings.postgres.url.get_secret_value()) as conn:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -288,3 +289,54 @@ def test_tail_prints_events_recorded_after_it_started(isolated_settings: Setting
         follower.wait(timeout=10)
     assert "AccountOpened" in line
     assert str(UUID(str(opened.aggregate_id))) in line
+
+
+def test_the_duckdb_example_charts_the_daily_net_flow_of_an_export(
+    stack: Settings, tmp_path: Path
+) -> None:
+    with isolated(stack) as settings:
+        synthetic_log.load(settings, 400, accounts=10, mixed=True, step=timedelta(hours=1))
+        export = tmp_path / "money.parquet"
+        ledger_cli(settings, "events", "export", "--format", "parquet", "--out", str(export))
+        expected: dict[tuple[str, str], list[int]] = {}
+        for event in stored_events(settings):
+            sign = {"FundsDeposited": 1, "FundsWithdrawn": -1}.get(str(event["event_type"]))
+            if sign:
+                data: dict[str, Any] = event["data"]  # type: ignore[assignment]
+                key = (str(event["occurred_at"])[:10], data["currency"])
+                totals = expected.setdefault(key, [0, 0])
+                totals[0 if sign > 0 else 1] += data["amount"]
+
+    png = tmp_path / "flow.png"
+    script = PROJECT_ROOT / "docs" / "examples" / "daily_net_flow.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(export), "--png", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "day,currency,deposits,withdrawals,net"
+    assert lines[1:] == [
+        f"{day},{currency},{paid_in},{paid_out},{paid_in - paid_out}"
+        for (day, currency), (paid_in, paid_out) in sorted(expected.items())
+    ]
+    assert len(lines) - 1 >= 10  # the log spans more than ten days
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_duckdb_example_refuses_a_file_that_is_not_an_export(tmp_path: Path) -> None:
+    script = PROJECT_ROOT / "docs" / "examples" / "daily_net_flow.py"
+    bad = tmp_path / "notes.parquet"
+    bad.write_text("not parquet")
+
+    result = subprocess.run(
+        [sys.executable, str(script), str(bad)], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot read")
+    assert result.stderr.count("\n") == 1
