@@ -28,8 +28,9 @@ from rich.table import Table
 
 from domain.envelope import EventEnvelope
 from infra.cli.support import UsageError, errors, run_command, settings_of
-from infra.eventstore.export import DEFAULT_WORKERS, ExportFile, ExportFormat, export_history
+from infra.eventstore.export import ExportFile, ExportFormat, export_history
 from infra.eventstore.history import EventFilter, EventHistory, UnknownEventTypeError, open_history
+from infra.eventstore.ranges import DEFAULT_WORKERS
 from infra.eventstore.schema import NOTIFY_CHANNEL
 from infra.settings import Settings
 
@@ -103,14 +104,13 @@ def export(
         if append and export_format is ExportFormat.PARQUET:
             raise UsageError("Parquet files cannot be appended to; write a new file")
         async with open_history(settings) as history:
-            await _export(history, settings, wanted, out, export_format, append, page_size, workers)
+            await _export(history, wanted, out, export_format, append, page_size, workers)
 
     _run(work)
 
 
 async def _export(
     history: EventHistory,
-    settings: Settings,
     wanted: EventFilter,
     out: Path,
     export_format: ExportFormat,
@@ -148,7 +148,6 @@ async def _export(
         try:
             exported, last = await export_history(
                 history,
-                settings.postgres.url.get_secret_value(),
                 wanted,
                 writer,
                 export_format,

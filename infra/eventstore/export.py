@@ -1,12 +1,8 @@
 """Exporting the event history to JSONL, CSV or Parquet, in parallel by position ranges.
 
-An export splits the positions it covers into ranges of `page_size` positions. Worker
-processes each read a range with a binary cursor, decode it the fast way (`LeanDecoder`)
-and encode it for the file; the parent writes the chunks in log order, with at most two
-per worker in flight, so memory stays bounded whatever the log's size. Decoding is
-Python CPU (about 6 µs an event) and a process can use only one core; with one worker
-an export reached 0.42 x `COPY … TO STDOUT` of the same rows, so a single process
-cannot reach the history's target of half of COPY (`make bench`, export).
+Worker processes read, decode and encode ranges of positions (`infra.eventstore.ranges`);
+the export writes the chunks in log order, so memory stays bounded whatever the log's
+size (ADR 0018).
 
 Parquet files are typed: besides the envelope's columns, one column per event field
 (`amount` int64, `currency` string, `owner_id` a UUID as text, ...), from the published
@@ -17,28 +13,23 @@ shape with `data` as compact JSON.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import multiprocessing
-import os
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeAlias
 
 import orjson
-import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from domain.envelope import EVENT_FIELDS, FieldType
-from infra.eventstore.codec import LeanDecoder, StoredRow, event_mapper
-from infra.eventstore.history import EventFilter, EventHistory, select_rows
+from infra.eventstore.history import EventFilter, EventHistory
+from infra.eventstore.ranges import encoded_ranges, json_lines
 
 COLUMNS = (
     "position",
@@ -88,8 +79,6 @@ DATA_FIELDS = _data_fields()
 PARQUET_SCHEMA = pa.schema(
     [*ENVELOPE_SCHEMA, *(pa.field(name, _ARROW_TYPES[kind]) for name, kind in DATA_FIELDS.items())]
 )
-DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
-WINDOW_PER_WORKER = 2  # ranges in flight per worker: enough to keep each busy
 
 
 class ExportFormat(StrEnum):
@@ -123,7 +112,7 @@ def encode(events: list[dict[str, Any]], export_format: ExportFormat) -> Chunk:
         text = io.StringIO()
         csv.DictWriter(text, fieldnames=COLUMNS).writerows(_flat_row(e) for e in events)
         return text.getvalue().encode()
-    return b"".join([orjson.dumps(event) + b"\n" for event in events])
+    return json_lines(events)
 
 
 def _flat_row(event: dict[str, Any]) -> dict[str, Any]:
@@ -195,71 +184,8 @@ class ExportFile:
         self.close()
 
 
-@dataclass(frozen=True)
-class Range:
-    """The events of a filter in the positions (after, until], to encode in one format."""
-
-    wanted: EventFilter
-    after: int
-    until: int
-    export_format: ExportFormat
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """A range, read and encoded."""
-
-    until: int
-    events: int
-    chunk: Chunk
-
-
-class RangeReader:
-    """Reads and encodes ranges over one connection of its own (one per worker)."""
-
-    def __init__(self, url: str) -> None:
-        self._conn = psycopg.connect(url, autocommit=True)
-        self._decoder = LeanDecoder(event_mapper())
-
-    def encode(self, task: Range) -> Encoded:
-        """The range's events, decoded the fast way and encoded."""
-        query, params = select_rows(task.wanted, task.after, task.until, None)
-        rows: list[StoredRow] = self._conn.cursor(binary=True).execute(query, params).fetchall()
-        events = [self._decoder.to_json(row) for row in rows]
-        return Encoded(task.until, len(events), encode(events, task.export_format))
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
-
-
-_worker_reader: RangeReader | None = None
-
-
-def _start_worker(url: str) -> None:
-    global _worker_reader
-    _worker_reader = RangeReader(url)
-
-
-def _encode_in_worker(task: Range) -> Encoded:
-    assert _worker_reader is not None, "the pool's initializer opens the reader"
-    return _worker_reader.encode(task)
-
-
-def ranges(
-    wanted: EventFilter, after: int, bound: int, span: int, export_format: ExportFormat
-) -> Iterator[Range]:
-    """(after, bound] cut into ranges of `span` positions."""
-    start = after
-    while start < bound:
-        end = min(start + span, bound)
-        yield Range(wanted, start, end, export_format)
-        start = end
-
-
 async def export_history(
     history: EventHistory,
-    url: str,
     wanted: EventFilter,
     out: ExportFile,
     export_format: ExportFormat,
@@ -277,42 +203,19 @@ async def export_history(
     """
     after, bound = await history.bounds(wanted)
     written, through = 0, after
-    loop = asyncio.get_running_loop()
-    executor: Executor
-    reader: RangeReader | None = None
-    if workers == 1:
-        reader = RangeReader(url)
-        executor = ThreadPoolExecutor(1, thread_name_prefix="export")
-        work: Callable[[Range], Encoded] = reader.encode
-    else:
-        # Forked, not spawned: a spawned worker re-imports the main module, which for the
-        # `ledger` script is the whole CLI (3 s each). A forked worker uses only the
-        # connection it opens itself, and exits with `os._exit`, so nothing it inherited
-        # (the parent's pool, sockets, threads' locks) is used or finalised in it.
-        executor = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
-            initargs=(url,),
-        )
-        work = _encode_in_worker
-    pending: deque[asyncio.Future[Encoded]] = deque()
-    tasks = ranges(wanted, after, bound, page_size, export_format)
-    try:
-        while True:
-            while len(pending) < workers * WINDOW_PER_WORKER and (task := next(tasks, None)):
-                pending.append(loop.run_in_executor(executor, work, task))
-            if not pending:
-                break
-            encoded = await pending.popleft()
+    chunks = encoded_ranges(
+        history.conninfo,
+        wanted,
+        after,
+        bound,
+        partial(encode, export_format=export_format),
+        page_size=page_size,
+        workers=workers,
+    )
+    async with aclosing(chunks):
+        async for encoded in chunks:
             out.write(encoded.chunk)
             written += encoded.events
             through = encoded.until
             progress(through, written)
-    finally:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
-        if reader is not None:
-            reader.close()
-    return written, max(through, after)
+    return written, through

@@ -117,6 +117,14 @@ class EventHistory:
         self._topics = EVENT_TOPICS
 
     @property
+    def conninfo(self) -> str:
+        """The connection string of its pool (workers reading ranges connect with it)."""
+        conninfo = self._pool.conninfo
+        if not isinstance(conninfo, str):
+            raise TypeError("the history's pool takes its connection string from a function")
+        return conninfo
+
+    @property
     def event_types(self) -> frozenset[str]:
         """The event types the ledger records."""
         return frozenset(self._topics)

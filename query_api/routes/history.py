@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -17,7 +18,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from pydantic import Field
 
 from domain.envelope import EVENT_TOPICS, EventEnvelope
@@ -28,6 +29,7 @@ from infra.eventstore.history import (
     LogListener,
     UnknownEventTypeError,
 )
+from infra.eventstore.ranges import DEFAULT_WORKERS, encoded_ranges, json_lines
 from infra.security.auth import Principal, Scope, require_scope
 from projectors.projections import accounts as account_projection
 from query_api.deps import History, Listener, visible_to
@@ -46,7 +48,14 @@ router = APIRouter(tags=["history"])
 
 HEARTBEAT_SECONDS = 5.0
 STREAM_PAGE = 500
+# From this many positions on, a stream's stretch up to the head is read in parallel; a
+# smaller one costs less than starting the workers (tens of milliseconds).
+PARALLEL_FROM = 50_000
+RANGE_POSITIONS = 5_000
 FOLLOWERS = Gauge("ledger_history_followers", "NDJSON streams currently open")
+PARALLEL_STREAMS = Counter(
+    "ledger_history_parallel_streams_total", "NDJSON streams whose stretch was read in parallel"
+)
 
 LogReader = Annotated[Principal, require_scope(Scope.EVENTS_READ, Scope.ALL_OWNERS)]
 """The global log spans every owner: it needs `events:read` and `ledger:all-owners`."""
@@ -168,6 +177,24 @@ async def _lines(
     reading: asyncio.Task[JsonPage] | None = None
     try:
         cursor = wanted
+        after, bound = await history.bounds(wanted)
+        if bound - after >= PARALLEL_FROM:
+            # A long stretch (an analyst reading the log): decoded by workers in parallel,
+            # as `ledger events export` does (ADR 0018); then on page by page.
+            PARALLEL_STREAMS.inc()
+            chunks = encoded_ranges(
+                history.conninfo,
+                wanted,
+                after,
+                bound,
+                json_lines,
+                page_size=RANGE_POSITIONS,
+                workers=DEFAULT_WORKERS,
+            )
+            async with aclosing(chunks):
+                async for encoded in chunks:
+                    yield encoded.chunk
+            cursor = EventFilter(**{**vars(cursor), "after": bound})
         while True:
             seen = listener.generation
             page = await (reading or history.json_page(cursor, STREAM_PAGE))
@@ -177,7 +204,7 @@ async def _lines(
                 # The next page is read while this one is sent.
                 reading = asyncio.create_task(history.json_page(cursor, STREAM_PAGE))
             if page.events:
-                yield b"".join([orjson.dumps(event) + b"\n" for event in page.events])
+                yield json_lines(page.events)
             if not page.exhausted:
                 continue
             if not follow or (wanted.recorded_to and datetime.now(UTC) >= wanted.recorded_to):

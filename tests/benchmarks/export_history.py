@@ -44,9 +44,10 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.cli import events as events_cli
-from infra.eventstore.export import DEFAULT_WORKERS, ExportFormat
+from infra.eventstore.export import ExportFormat
 from infra.eventstore.history import EventFilter, LogListener, open_history
 from infra.eventstore.library import prepare_event_store
+from infra.eventstore.ranges import DEFAULT_WORKERS
 from infra.eventstore.schema import EVENTS_TABLE
 from infra.settings import PostgresSettings, Settings
 from query_api.routes import history as history_routes
@@ -215,7 +216,7 @@ async def _export(url: str, out: Path, export_format: ExportFormat, workers: int
     settings = Settings(postgres=PostgresSettings(url=SecretStr(url)))
     async with open_history(settings) as history:
         await events_cli._export(
-            history, settings, EventFilter(), out, export_format, False, PAGE_SIZE, workers
+            history, EventFilter(), out, export_format, False, PAGE_SIZE, workers
         )
 
 
