@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from enum import StrEnum
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeAlias
@@ -76,6 +77,7 @@ def _data_fields() -> dict[str, FieldType]:
 
 
 DATA_FIELDS = _data_fields()
+_ENVELOPE_COLUMNS = [(field.name, field.type) for field in ENVELOPE_SCHEMA]
 PARQUET_SCHEMA = pa.schema(
     [*ENVELOPE_SCHEMA, *(pa.field(name, _ARROW_TYPES[kind]) for name, kind in DATA_FIELDS.items())]
 )
@@ -120,20 +122,23 @@ def _flat_row(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record_batch(events: list[dict[str, Any]]) -> pa.RecordBatch:
-    known = DATA_FIELDS.keys()
-    for event in events:
-        if not event["data"].keys() <= known:
-            raise UnexportableFieldError(event["event_type"], list(event["data"].keys() - known))
+    # Column by column with itemgetter: Arrow converts a list of one type in C; a pass over
+    # the events per column costs ~0.1 µs an event, building rows of dicts ~20 µs.
+    datas = list(map(itemgetter("data"), events))
+    unknown = set().union(*datas) - DATA_FIELDS.keys()
+    if unknown:
+        carrier = next(e for e in events if not e["data"].keys() <= DATA_FIELDS.keys())
+        raise UnexportableFieldError(carrier["event_type"], sorted(unknown))
     columns: list[pa.Array] = []
-    for field in ENVELOPE_SCHEMA:
-        values = [event[field.name] for event in events]
-        if field.name == "occurred_at":
+    for name, kind in _ENVELOPE_COLUMNS:
+        values = list(map(itemgetter(name), events))
+        if name == "occurred_at":
             # ISO text with its offset; Arrow's cast parses it in C++, to UTC.
-            columns.append(pa.array(values, pa.string()).cast(field.type))
+            columns.append(pa.array(values, pa.string()).cast(kind))
         else:
-            columns.append(pa.array(values, field.type))
-    for name, kind in DATA_FIELDS.items():
-        columns.append(pa.array([event["data"].get(name) for event in events], _ARROW_TYPES[kind]))
+            columns.append(pa.array(values, kind))
+    for name, recorded in DATA_FIELDS.items():
+        columns.append(pa.array([data.get(name) for data in datas], _ARROW_TYPES[recorded]))
     return pa.RecordBatch.from_arrays(columns, schema=PARQUET_SCHEMA)
 
 
