@@ -45,6 +45,7 @@ bench: install ## Benchmarks that print figures (never assertions)
 	$(BIN)/ledger stack up
 	$(BIN)/python -m tests.benchmarks
 	$(BIN)/python -m tests.benchmarks.system
+	$(BIN)/python -m tests.benchmarks.write_path
 	$(BIN)/python -m tests.benchmarks.read_side
 	$(BIN)/python -m tests.benchmarks.export_history
 	$(BIN)/python -m tests.benchmarks.rebuild

@@ -7,7 +7,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +82,15 @@ def seed_installs(folder: Path) -> None:
 
 
 @contextmanager
-def own_stack() -> Iterator[ChaosStack]:
-    """Start a stack in a fresh temporary folder; always stop it and delete the folder."""
+def own_stack(adjust: Callable[[Settings], Settings] | None = None) -> Iterator[ChaosStack]:
+    """Start a stack in a fresh temporary folder (its settings changed by `adjust`, if
+    given); always stop it and delete the folder."""
     folder = Path(tempfile.mkdtemp(prefix="ledger-chaos-"))
     folder.chmod(0o755)  # the postgres user must reach its data dir inside
     seed_installs(folder)
     settings = chaos_settings(folder)
+    if adjust is not None:
+        settings = adjust(settings)
     stack = ChaosStack(settings, {**os.environ, **settings_environment(settings)})
     try:
         started = stack.ledger("up", "--detach", timeout=UP_SECONDS)
