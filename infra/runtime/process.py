@@ -33,6 +33,11 @@ class _Closable(Protocol):
 
 Closing = TypeVar("Closing", bound=_Closable)
 EventLoop = Literal["asyncio", "uvloop"]
+# How long an HTTP server keeps an idle keep-alive connection: longer than the gateway
+# keeps its idle upstream connections (30 s in nginx.conf.template), so the gateway always
+# closes first and never reuses a connection the server is closing (uvicorn's default, 5 s,
+# raced it).
+KEEP_ALIVE_SECONDS = 65
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -164,6 +169,7 @@ async def serve_app(
         http=http,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve())

@@ -172,8 +172,11 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def measure(recorder: str, options: argparse.Namespace, say: Console, wrk: str) -> RecorderResult:
-    """Start a Ledger with this recorder, open the accounts, run one window; stop it all."""
+def measure(
+    recorder: str, options: argparse.Namespace, say: Console, wrk: str, *, ceiling: bool
+) -> tuple[RecorderResult, float | None]:
+    """Start a Ledger with this recorder, open the accounts, run one window, and with
+    `ceiling` measure its PostgreSQL's raw INSERT rate afterwards; stop it all."""
 
     def with_recorder(settings: Settings) -> Settings:
         postgres = settings.postgres.model_copy(update={"group_commit": recorder == "group"})
@@ -200,6 +203,7 @@ def measure(recorder: str, options: argparse.Namespace, say: Console, wrk: str) 
             time.sleep(0.1)
         drain_seconds = time.perf_counter() - drained
         Path(listing.name).unlink()
+        raw = pgbench_ceiling(settings, min(options.duration, 20), say) if ceiling else None
     latencies = {int(p): _ms(v, u) for p, v, u in _WRK_LATENCY.findall(report)}
     maximum = _WRK_MAX.search(report)
     requests = _WRK_REQUESTS.search(report)
@@ -223,7 +227,7 @@ def measure(recorder: str, options: argparse.Namespace, say: Console, wrk: str) 
         for name in sorted(after)
         if after[name] - before.get(name, 0.0) > 0
     }
-    return result
+    return result, raw
 
 
 async def _token(stack: ChaosStack, client_id: str, secret: str) -> str:
@@ -231,9 +235,8 @@ async def _token(stack: ChaosStack, client_id: str, secret: str) -> str:
         return await fetch_token(http, client_id, secret)
 
 
-def pgbench_ceiling(seconds: int, say: Console) -> float | None:
-    """tps of 1-row INSERTs, autocommit, at 16 clients, on a PostgreSQL of the same stack."""
-    settings = Settings()
+def pgbench_ceiling(settings: Settings, seconds: int, say: Console) -> float | None:
+    """tps of 1-row INSERTs, autocommit, at 16 clients, on the stack's PostgreSQL."""
     binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))
     if not binaries:
         say.print("[yellow]pgbench not found: no raw ceiling[/yellow]")
@@ -320,8 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC)
     try:
         wrk = ensure_wrk(Path(tempfile.gettempdir()) / "ledger-wrk-install.log")
-        results = [measure(recorder, options, console, wrk) for recorder in options.recorders]
-        ceiling = pgbench_ceiling(min(options.duration, 20), console)
+        measured = [
+            measure(recorder, options, console, wrk, ceiling=number == 0)
+            for number, recorder in enumerate(options.recorders)
+        ]
+        results = [result for result, _ in measured]
+        ceiling = measured[0][1]
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stacks stopped[/yellow]")
         return 130

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from infra.runtime.process import KEEP_ALIVE_SECONDS
 from infra.settings import GatewaySettings
 from infra.stack.gateway.config import GatewayConfigError, GatewayFiles, fill, render_config
 
@@ -89,3 +91,10 @@ def test_a_placeholder_without_a_value_is_refused() -> None:
 def test_upstreams_must_be_host_port_lists(upstreams: str) -> None:
     with pytest.raises(ValidationError):
         GatewaySettings(query_upstreams=upstreams)
+
+
+def test_the_gateway_drops_idle_upstream_connections_before_the_apis_do() -> None:
+    idle = re.findall(r"upstream (\w+) \{[^}]*keepalive_timeout (\d+)s;", render())
+
+    assert {name for name, _ in idle} == {"command_api", "query_api", "token_issuer"}
+    assert all(int(seconds) < KEEP_ALIVE_SECONDS for _, seconds in idle)
