@@ -18,6 +18,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from starlette.requests import Request
 
 from infra.problems import PROBLEM_JSON, install_problem_handlers, problem_type
@@ -392,3 +393,36 @@ async def test_the_limiter_closes_its_redis_connections_when_the_app_shuts_down(
         assert not limiter.closed
 
     assert limiter.closed
+
+
+async def test_a_request_costs_one_call_to_redis(
+    stack: Settings, limiters: tuple[RateLimiter, RateLimiter]
+) -> None:
+    """Admitting it and reading its windows for the headers is one script call, whatever
+    the number of limits ("10/second;100/minute" here)."""
+    settings = LIMITS.model_copy(update={"commands": "10/second;100/minute"})
+    limiter = RateLimiter.from_url(settings, stack.redis.url.get_secret_value())
+    redis = Redis.from_url(stack.redis.url.get_secret_value())
+    try:
+        await limiter.check("commands", f"one-call-{uuid4()}")  # loads the script once
+        before = await redis.info("commandstats")
+        decision = await limiter.check("commands", f"one-call-{uuid4()}")
+        after = await redis.info("commandstats")
+    finally:
+        await limiter.aclose()
+        await redis.aclose()
+
+    calls = {
+        name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"]
+        for name in after
+        if after[name]["calls"] != before.get(name, {"calls": 0})["calls"]
+    }
+    # Redis counts the commands a script runs too: those are the script's own, no round trip.
+    inside_the_script = {"get", "pttl", "set", "exists", "incr", "rename"}
+    sent = {
+        name.removeprefix("cmdstat_"): count
+        for name, count in calls.items()
+        if name.removeprefix("cmdstat_") not in inside_the_script | {"info"}
+    }
+    assert decision.outcome == "allowed"
+    assert sent == {"evalsha": 1}

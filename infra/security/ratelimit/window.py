@@ -42,10 +42,15 @@ class LimitState:
         return f"{self.amount};w={self.window_seconds}"
 
 
+def weighted_count(window: int, counts: WindowCounts) -> int:
+    """The requests the window holds: the previous window's faded by its TTL, plus the
+    current one's (a request is admitted while this is below the limit)."""
+    return math.floor(counts.previous_count * counts.previous_ttl / window) + counts.current_count
+
+
 def limit_state(amount: int, window: int, counts: WindowCounts, *, allowed: bool) -> LimitState:
     """Remaining quota, seconds until quota returns, and Retry-After for one limit."""
-    weighted = math.floor(counts.previous_count * counts.previous_ttl / window)
-    remaining = max(0, amount - weighted - counts.current_count)
+    remaining = max(0, amount - weighted_count(window, counts))
     wait = seconds_until_admitted(amount, window, counts)
     admitted_in = math.ceil(wait + _MARGIN_SECONDS) if wait > 0 else 0
     # Exhausted: when the next request passes. Otherwise: when the current window rolls
