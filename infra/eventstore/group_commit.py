@@ -32,6 +32,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Connection, Cursor, Pipeline
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -89,8 +90,58 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             "WHERE (originator_id, originator_version) IN "
             "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        self._select_statements: dict[tuple[bool, bool, bool, bool], str] = {}
         self.batches = 0
         self.batched_writes = 0
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The library's query, composed once per shape rather than on every load.
+
+        The library builds the statement from `psycopg.sql` pieces on each call, quoting its
+        identifiers against the connection every time: 3-4 % of the command API's CPU, as
+        every command loads (or fast-forwards) its aggregate.
+        """
+        params: list[Any] = [originator_id]
+        params += [bound for bound in (gt, lte) if bound is not None]
+        if limit is not None:
+            params.append(limit)
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        statement = self._select_statements.get(shape)
+        if statement is None:
+            statement = self._select_statements[shape] = self._select_text(*shape)
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, params, prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in cursor.fetchall()
+            ]
+
+    def _select_text(self, gt: bool, lte: bool, desc: bool, limit: bool) -> str:
+        statement = self.select_events_statement
+        if gt:
+            statement += SQL(" AND originator_version > %s")
+        if lte:
+            statement += SQL(" AND originator_version <= %s")
+        statement += SQL(
+            " ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC"
+        )
+        if limit:
+            statement += SQL(" LIMIT %s")
+        return statement.as_string()
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -192,3 +192,29 @@ def test_a_retry_still_refuses_a_version_taken_by_another_write(
         recorder.insert_events([unique_event(aggregate_id, 1)])
 
     assert len(stored_positions(isolated_settings, aggregate_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({}, [1, 2, 3, 4, 5]),
+        ({"gt": 2}, [3, 4, 5]),
+        ({"lte": 3}, [1, 2, 3]),
+        ({"gt": 1, "lte": 4, "desc": True}, [4, 3, 2]),
+        ({"desc": True, "limit": 2}, [5, 4]),
+        ({"gt": 1, "limit": 2}, [2, 3]),
+    ],
+)
+def test_selecting_an_aggregates_events_honours_every_bound(
+    recorder: GroupCommitRecorder, bounds: dict[str, Any], expected: list[int]
+) -> None:
+    aggregate_id = uuid4()
+    recorder.insert_events([event(aggregate_id, version) for version in range(1, 6)])
+    recorder.insert_events([event(uuid4(), 1)])
+
+    # Twice: the second call runs the statement composed by the first.
+    for _ in range(2):
+        selected = recorder.select_events(aggregate_id, **bounds)
+        assert [e.originator_version for e in selected] == expected
+        assert {e.originator_id for e in selected} == {aggregate_id}
+        assert selected[0].state == b'{"n": 1}'
