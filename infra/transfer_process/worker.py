@@ -4,8 +4,15 @@ It runs `domain.transfer_process.TransferProcess` over the notification log, usi
 library's own subscription (woken by LISTEN/NOTIFY) and tracking recorder (the
 checkpoint). The checkpoint is written every CHECKPOINT_SECONDS, not after each event:
 a commit per event halved the worker's rate, and a crash re-delivers what it handled
-since; the process's handlers are idempotent, so no leg is applied twice. One worker is active at
-a time (advisory lock): the handlers assume the log is handled in order by one worker.
+since; the process's handlers are idempotent, so no leg is applied twice. One worker is
+active at a time (advisory lock).
+
+Events are handled on LANES threads (`lanes.Lanes`), so that the saves of different
+transfers overlap and share commits. Each transfer's steps stay in order without help:
+a step's event is only written by the handler of the step before. A transfer request is
+handled on the lane of its source account, so the debits of one account are taken in the
+order the transfers were requested, as they were on one thread; the later steps on the
+lane of their transfer.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from infra.runtime import failpoints
 from infra.runtime.probes import probes_app, serve_probes
 from infra.runtime.process import run_in_thread
 from infra.settings import Settings
+from infra.transfer_process.lanes import Lanes
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,9 @@ STALL_SECONDS = 60.0
 STALL_CHECK_SECONDS = 5.0
 EXIT_STALLED = 70
 CHECKPOINT_SECONDS = 0.5
+LANES = 8
+IN_FLIGHT = 256
+TRANSFER_LEGS = (Account.TransferDebited, Account.TransferCredited, Account.TransferDebitReversed)
 
 HANDLED = Counter("ledger_transfer_process_events_total", "Events handled", ["event_type"])
 FAILURES = Counter("ledger_transfer_process_failures_total", "Times the process restarted")
@@ -147,14 +158,40 @@ class TransferWorker:
             self._subscription = subscription
             if self._stop.is_set():
                 return
-            for notification in subscription:
-                event = self._ledger.mapper.to_domain_event(notification)
-                assert isinstance(event, DomainEvent)  # the mapper only builds our events
-                self._process.handle(event)
-                failpoints.reached(f"transfers.after_handle:{type(event).__name__}")
-                self.handled += 1
-                self.position, self.progressed_at = notification.id, time.monotonic()
-                HANDLED.labels(type(event).__name__).inc()
+            lanes = Lanes(
+                LANES,
+                self._handle,
+                limit=IN_FLIGHT,
+                on_done=self._handled,
+                on_failure=subscription.stop,
+                start_after=position,
+            )
+            try:
+                for notification in subscription:
+                    event = self._ledger.mapper.to_domain_event(notification)
+                    assert isinstance(event, DomainEvent)  # the mapper only builds our events
+                    lanes.submit(lane_of(event), notification.id, event)
+            finally:
+                lanes.close()  # raises a handler's error, after every lane has stopped
+
+    def _handle(self, event: DomainEvent) -> None:
+        self._process.handle(event)
+        failpoints.reached(f"transfers.after_handle:{type(event).__name__}")
+
+    def _handled(self, done_through: int, event: DomainEvent) -> None:
+        """Called by the lanes, one at a time, after each event."""
+        self.handled += 1
+        self.position, self.progressed_at = done_through, time.monotonic()
+        HANDLED.labels(type(event).__name__).inc()
+
+
+def lane_of(event: DomainEvent) -> int:
+    """The lane key: a request's source account, else the transfer."""
+    if isinstance(event, Transfer.TransferRequested):
+        return event.source_id.int
+    if isinstance(event, TRANSFER_LEGS):
+        return event.transfer_id.int
+    return event.originator_id.int
 
 
 async def run_with_probes(settings: Settings, ledger: Ledger, stop: asyncio.Event) -> None:

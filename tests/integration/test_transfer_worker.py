@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
+from domain.accounts import Account
 from domain.context import CommandContext
 from domain.ledger import Ledger
+from domain.transfers import TransferStatus
 from infra.eventstore.library import open_ledger
 from infra.settings import Settings
 from infra.transfer_process.worker import (
@@ -27,6 +31,8 @@ from infra.transfer_process.worker import (
 )
 
 pytestmark = pytest.mark.integration
+
+FINISH_SECONDS = 60.0
 
 
 @pytest.fixture
@@ -111,3 +117,43 @@ def test_the_checkpoint_records_the_last_position_handled(
 
     assert first is None
     assert tracking.max_tracking_id(TRACKING_NAME) == worker.position == worker.checkpointed
+
+
+def test_a_worker_drives_many_transfers_between_few_accounts_to_their_end(
+    isolated_settings: Settings, ledger: Ledger
+) -> None:
+    context = CommandContext(correlation_id=uuid4())
+    owner = uuid4()
+    accounts = [ledger.open_account(owner, "EUR", context=context).aggregate_id for _ in range(4)]
+    for account in accounts:
+        ledger.deposit(account, 1_000, "seed", context=context)
+    requested: dict[UUID, list[UUID]] = {account: [] for account in accounts}
+    for number in range(60):
+        source, target = accounts[number % 4], accounts[(number + 1 + number // 4 % 3) % 4]
+        transfer = ledger.request_transfer(
+            source, target, 1 + number, f"t-{number}", context=context
+        )
+        requested[source].append(transfer.aggregate_id)
+    worker = TransferWorker(isolated_settings, ledger)
+    thread = threading.Thread(target=worker.run)
+
+    thread.start()
+    try:
+        deadline = time.monotonic() + FINISH_SECONDS
+        while not all(ledger.get_transfer(t).is_finished for ts in requested.values() for t in ts):
+            assert time.monotonic() < deadline, "the transfers did not finish"
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(FINISH_SECONDS)
+
+    statuses = {ledger.get_transfer(t).status for ts in requested.values() for t in ts}
+    assert statuses == {TransferStatus.COMPLETED}
+    assert sum(ledger.get_account(a).balance.amount for a in accounts) == 4_000
+    for source, transfers in requested.items():  # each account's debits in request order
+        debited = [
+            event.transfer_id
+            for event in ledger.events.get(source)
+            if isinstance(event, Account.TransferDebited)
+        ]
+        assert debited == transfers
