@@ -11,7 +11,9 @@ already applied (TransferLegAlreadyAppliedError) counts as done, finishing a
 finished transfer is a no-op, and a handler first checks what already
 happened, so a redelivered event never takes a different decision than the
 first delivery did (e.g. a credit retried after its debit was reversed).
-The handlers assume one worker handles the log, in order.
+The handlers assume one worker process handles the log. It may handle the events
+of different transfers at once (on the worker's lanes): each transfer's
+own steps stay in order, since each step's event is written by the step before.
 
 Transient errors (ConcurrencyConflictError, storage errors) propagate: the
 worker retries the same event later.

@@ -25,7 +25,8 @@ the transfer process took to finish them, and CPU ms per command of every proces
 one's whole process tree: PostgreSQL's backends and nginx's workers count; `wrk` itself
 is not in the table), and the transfer process's CPU per transfer until every transfer of
 the window finished. Then PostgreSQL's raw ceiling for the same durability: 1-row
-INSERTs, autocommit, `synchronous_commit` on, at 16 clients (pgbench). Bounded in count and time; loopback only; never asserts a figure.
+INSERTs, autocommit, `synchronous_commit` on, at 16 clients (pgbench). Bounded in count
+and time; loopback only; never asserts a figure.
 """
 
 from __future__ import annotations
