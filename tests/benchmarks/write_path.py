@@ -38,7 +38,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from rich.table import Table
 
 from infra.settings import PROJECT_ROOT, Settings
 from infra.stack.debian import apt_install
+from infra.stack.layout import Endpoint
 from infra.stack.processes import start_process, stop_process, tail, wait_until
 from tests.auth_fixtures import create_client
 from tests.benchmarks.report import RESULTS_DIR
@@ -275,7 +275,11 @@ def naive_server(stack: ChaosStack) -> Iterator[tuple[str, int]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _listening(port), NAIVE_START_SECONDS, f"the naive API on {url}")
+        wait_until(
+            Endpoint("127.0.0.1", port).accepts_connections,
+            NAIVE_START_SECONDS,
+            f"the naive API on {url}",
+        )
     except TimeoutError as error:
         stop_process(pid_path, 10)
         raise RuntimeError(f"the naive API did not start\n{tail(log_path)}") from error
@@ -283,14 +287,6 @@ def naive_server(stack: ChaosStack) -> Iterator[tuple[str, int]]:
         yield url, process.pid
     finally:
         stop_process(pid_path, 10)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def window(

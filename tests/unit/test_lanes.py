@@ -23,6 +23,7 @@ class Recorder:
         self.fail = fail
         self.holding = threading.Event()
         self.release = threading.Event()
+        self.handled_109 = threading.Event()
 
     def handle(self, item: tuple[int, int]) -> None:
         key, position = item
@@ -32,6 +33,8 @@ class Recorder:
         if position == self.fail:
             raise RuntimeError(f"item {position} failed")
         self.handled[key].append(position)
+        if position == 109:
+            self.handled_109.set()
 
     def on_done(self, done_through: int, item: tuple[int, int]) -> None:
         self.done.append(done_through)
@@ -75,8 +78,7 @@ def test_the_checkpoint_stops_below_an_item_still_in_hand() -> None:
     for position in (103, 105, 107):
         lanes.submit(1, position, (1, position))
     lanes.submit(1, 109, (1, 109))  # a lane handles in order: once it is done, so are those
-    while 109 not in recorder.handled[1]:
-        threading.Event().wait(0.01)
+    assert recorder.handled_109.wait(WAIT_SECONDS)
     held_at = lanes.done_through
     recorder.release.set()
     lanes.close()
@@ -102,21 +104,18 @@ def test_a_failure_stops_the_lanes_and_is_raised_once_they_have() -> None:
         lanes.submit(0, 106, (0, 106))
 
 
-def test_submitting_waits_while_the_limit_is_in_hand() -> None:
+def test_there_is_no_room_to_submit_while_the_limit_is_in_hand() -> None:
     recorder = Recorder(hold=101)
     lanes = lanes_for(recorder, count=2, limit=1)
     lanes.submit(0, 101, (0, 101))
     assert recorder.holding.wait(WAIT_SECONDS)
 
-    second = threading.Thread(target=lanes.submit, args=(1, 102, (1, 102)))
-    second.start()
-    second.join(0.2)
-    waited = second.is_alive()
+    room_while_held = lanes._room.acquire(blocking=False)  # what `submit` waits on
     recorder.release.set()
-    second.join(WAIT_SECONDS)
+    lanes.submit(1, 102, (1, 102))  # room again once the first is done
     lanes.close()
 
-    assert waited
+    assert not room_while_held
     assert lanes.done_through == 102
 
 
