@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ COMPOSE = ROOT / "compose.yaml"
 SERVERS = {"postgres", "kafka", "mongodb", "redis", "nginx"}
 # Every process `ledger up` runs, but the token issuer: compose has none yet (issue #15).
 PROCESSES = {service.name for service in stack_services(Settings())} - {"token-issuer"}
+MODULES = {service.name: service.module for service in stack_services(Settings())}
+SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +93,34 @@ def test_the_gateway_sends_commands_and_queries_to_the_api_services(
 
     assert environment["GATEWAY_COMMAND_SERVERS"] == "server command-api:8001;"
     assert environment["GATEWAY_QUERY_SERVERS"] == "server query-api:8002;"
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES | {"migrate"}))
+def test_ledger_services_run_the_image_built_from_the_dockerfile(
+    services: dict[str, Any], name: str
+) -> None:
+    service = services[name]
+
+    assert service["build"] == "."
+    assert service["image"] == "ledger:local"
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES))
+def test_ledger_processes_run_the_console_script_of_the_module_ledger_up_runs(
+    services: dict[str, Any], name: str
+) -> None:
+    [script] = services[name]["command"]
+
+    assert SCRIPTS[script] == f"{MODULES[name]}.__main__:main"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_process_ledger_up_runs_has_a_console_script(name: str) -> None:
+    assert f"{MODULES[name]}.__main__:main" in SCRIPTS.values()
+
+
+def test_migrate_runs_the_ledger_command(services: dict[str, Any]) -> None:
+    command = services["migrate"]["command"]
+
+    assert command == ["ledger", "migrate"]
+    assert command[0] in SCRIPTS
