@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install up down status test lint unit integration e2e bench chaos chaos-ci clean
+.PHONY: help install up down status test lint unit integration e2e bench chaos chaos-ci deploy-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ chaos: install ## A Ledger of its own under 10,000 retried commands and every fa
 
 chaos-ci: install ## The chaos suite, smaller: 2,000 commands, every fault once (CI runs it)
 	$(BIN)/python -m tests.chaos --commands 2000 --clients 8 --deadline 420
+
+deploy-check: install ## helm lint, then every value set rendered and validated offline (kubeconform -strict)
+	$(BIN)/python -m tests.deploy
 
 clean: ## Stop everything and delete the stack's data (keeps downloads)
 	-$(BIN)/ledger down
