@@ -16,8 +16,7 @@ from infra.stack.runner import services as stack_services
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 SERVERS = {"postgres", "kafka", "mongodb", "redis", "nginx"}
-# Every process `ledger up` runs, but the token issuer: compose has none yet (issue #15).
-PROCESSES = {service.name for service in stack_services(Settings())} - {"token-issuer"}
+PROCESSES = {service.name for service in stack_services(Settings())}
 MODULES = {service.name: service.module for service in stack_services(Settings())}
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
