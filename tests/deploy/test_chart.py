@@ -210,3 +210,10 @@ def test_network_policies_deny_by_default_and_open_only_the_apis_to_the_gateway(
     (selector,) = apis["podSelector"]["matchExpressions"]
     assert selector["values"] == ["command-api", "query-api"]
     assert re.search("gateway", str(apis["ingress"]))
+
+
+def test_a_misspelt_or_mistyped_value_is_refused_before_anything_renders() -> None:
+    with pytest.raises(tools.ToolError, match="additional properties 'replicaz' not allowed"):
+        tools.render([SMALL], set_values={"commandApi.replicaz": "2"})
+    with pytest.raises(tools.ToolError, match="/kafka/partitions': got string, want integer"):
+        tools.render([SMALL], set_values={"kafka.partitions": "zero"})

@@ -139,7 +139,10 @@ def render(
 
 def lint(values_files: Sequence[Path], *, chart: Path = CHART) -> None:
     """Run `helm lint` on the chart with these values; raise when it reports an error."""
-    _run([str(helm()), "lint", str(chart), *_values_arguments(values_files)], step="helm lint")
+    _run(
+        [str(helm()), "lint", "--strict", str(chart), *_values_arguments(values_files)],
+        step="helm lint",
+    )
 
 
 def validate(manifests: str) -> dict[str, Any]:
