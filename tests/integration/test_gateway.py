@@ -524,6 +524,7 @@ def test_the_compose_environment_renders_a_config_nginx_accepts(
         "/var/run/nginx.pid": str(tmp_path / "nginx.pid"),
         "command-api": "127.0.0.1",
         "query-api": "127.0.0.1",
+        "token-issuer": "127.0.0.1",
         "user nginx;": "",
     }
     values = {name: _localised(value, local) for name, value in environment.items()}
