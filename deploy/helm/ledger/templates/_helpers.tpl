@@ -110,7 +110,7 @@ Call with (dict "root" $ "component" name "facts" facts).
 - {name: LEDGER_AUTH_TOKEN_URL, value: {{ $tokenUrl | quote }}}
 {{- end }}
 {{- if .facts }}
-{{- /* Inside a pod the probes and the Service reach the process on the pod's address. */}}
+{{- /* Inside a pod the kubelet's probes and the Service reach the process on the pod's address, so it listens on all of the pod's interfaces; the NetworkPolicies decide who may connect. */}}
 - {name: LEDGER_{{ .facts.settings }}_HOST, value: "0.0.0.0"}
 - {name: LEDGER_{{ .facts.settings }}_PORT, value: {{ .facts.port | quote }}}
 {{- end }}
