@@ -185,9 +185,21 @@ class StackSettings(BaseModel):
     dir: Path = PROJECT_ROOT / ".stack"
     kafka_controller_port: int = 59093
     ferretdb_debug_port: int = 57018
+    # Jaeger's query API listens where `traces.query_url` points; its other listeners here.
+    # The OTLP port is the standard one, where an OpenTelemetry SDK exports by default.
+    jaeger_otlp_port: int = 4318
+    jaeger_grpc_port: int = 16685
+    jaeger_health_port: int = 13133
     # Comma-separated URL-named servers (postgres, mongodb) the stack runs itself even
     # though their URL variable is set: a child of `ledger up` inherits every variable.
     managed_servers: str = ""
+
+
+class TracesSettings(BaseModel):
+    """Where traces are read back from: the trace backend's query API (Jaeger's)."""
+
+    query_url: str = "http://127.0.0.1:16686"
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
 class ApiSettings(BaseModel):
@@ -250,6 +262,7 @@ class Settings(BaseSettings):
     ratelimit: RateLimitSettings = RateLimitSettings()
     gateway: GatewaySettings = GatewaySettings()
     stack: StackSettings = StackSettings()
+    traces: TracesSettings = TracesSettings()
     auth: AuthSettings = AuthSettings()
 
 

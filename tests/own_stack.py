@@ -24,6 +24,7 @@ from infra.settings import (
     RedisSettings,
     Settings,
     StackSettings,
+    TracesSettings,
 )
 from tests.auth_fixtures import with_local_issuer
 from tests.network import free_port
@@ -44,8 +45,12 @@ def own_stack_settings(
             dir=folder,
             kafka_controller_port=free_port(),
             ferretdb_debug_port=free_port(),
+            jaeger_otlp_port=free_port(),
+            jaeger_grpc_port=free_port(),
+            jaeger_health_port=free_port(),
             managed_servers="postgres,mongodb" if own_stores else "",
         ),
+        "traces": TracesSettings(query_url=f"http://127.0.0.1:{free_port()}"),
         "command": HttpServiceSettings(port=ports["command"]),
         "query": base.query.model_copy(update={"port": ports["query"]}),
         "relay": base.relay.model_copy(update={"port": ports["relay"]}),

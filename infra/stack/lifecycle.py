@@ -13,6 +13,7 @@ from rich.text import Text
 from infra.settings import Settings
 from infra.stack.component import Component, ComponentStatus, UpReport
 from infra.stack.errors import StackError
+from infra.stack.jaeger import Jaeger
 from infra.stack.kafka_broker import Kafka
 from infra.stack.layout import StackPaths, stack_lock
 from infra.stack.mongo_wire import MongoWire
@@ -26,7 +27,7 @@ Result = TypeVar("Result")
 def stack_components(settings: Settings) -> list[Component]:
     """Every component of the stack, in display order."""
     paths = StackPaths.create(settings.stack.dir)
-    kinds: list[type[Component]] = [PostgreSQL, Kafka, MongoWire, Redis, NginxGateway]
+    kinds: list[type[Component]] = [PostgreSQL, Kafka, MongoWire, Redis, Jaeger, NginxGateway]
     return [kind(settings, paths) for kind in kinds]
 
 

@@ -9,10 +9,8 @@ projection; on PostgreSQL the same replaces run at about a thousand per second.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import stat
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -21,11 +19,10 @@ from pymongo.errors import PyMongoError
 from infra.stack.component import UrlServer
 from infra.stack.errors import StackError
 from infra.stack.ferretdb_sessions import ferretdb_postgresql_url
+from infra.stack.go_build import GoProgram
 from infra.stack.layout import Endpoint
-from infra.stack.processes import run_command
 
-FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
-FERRETDB_VERSION = "v1.24.2"
+FERRETDB = GoProgram("ferretdb", "github.com/FerretDB/FerretDB", "v1.24.2", "./cmd/ferretdb")
 
 
 class MongoWire(UrlServer):
@@ -49,7 +46,7 @@ class MongoWire(UrlServer):
     @property
     def ferretdb(self) -> Path:
         """Where we build FerretDB."""
-        return self.paths.bin / "ferretdb"
+        return FERRETDB.path(self.paths)
 
     def extra_ports(self) -> list[Endpoint]:
         """FerretDB's debug (metrics) listener must be free too."""
@@ -57,11 +54,13 @@ class MongoWire(UrlServer):
 
     def install(self) -> bool:
         """Build FerretDB once, unless mongod is installed."""
-        marker = self.paths.bin / ".ferretdb-version"
-        if self.mongod or (self.ferretdb.exists() and _read(marker) == FERRETDB_VERSION):
+        if self.mongod or FERRETDB.is_built(self.paths):
             return False
-        self._build_ferretdb()
-        marker.write_text(f"{FERRETDB_VERSION}\n")
+        if shutil.which("go") is None:
+            raise StackError(self.name, "neither `mongod` nor `go` is on PATH")
+        # `go install …@v1.24.2` builds fine but the binary panics at start: the module zip
+        # lacks the generated build/version/version.txt.
+        FERRETDB.build(self.name, self.paths, patch_source=_add_version_file)
         return True
 
     def prepare(self) -> None:
@@ -127,32 +126,6 @@ class MongoWire(UrlServer):
     def _debug_endpoint(self) -> Endpoint:
         return Endpoint(self.endpoint.host, self.settings.stack.ferretdb_debug_port)
 
-    def _build_ferretdb(self) -> None:
-        """Build from a writable copy of the module, with the version file its release adds.
 
-        `go install …@v1.24.2` builds fine but the binary panics at start: the module zip lacks
-        the generated build/version/version.txt, and the module cache is read-only.
-        """
-        if shutil.which("go") is None:
-            raise StackError(self.name, "neither `mongod` nor `go` is on PATH")
-        log = self.paths.log("mongodb-install")
-        module = f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"
-        download = run_command(self.name, ["go", "mod", "download", "-json", module], log)
-        source = self.paths.home(self.name) / "ferretdb-src"
-        shutil.rmtree(source, ignore_errors=True)
-        shutil.copytree(json.loads(download)["Dir"], source)
-        for path in (source, *source.rglob("*")):
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
-        (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
-        env = {**os.environ, "GOFLAGS": "-buildvcs=false", "GOWORK": "off", "CGO_ENABLED": "0"}
-        build = ["go", "build", "-trimpath", "-o", str(self.ferretdb), "./cmd/ferretdb"]
-        run_command(self.name, build, log, env=env, cwd=source, timeout=1200)
-        run_command(self.name, [str(self.ferretdb), "--version"], log)
-        shutil.rmtree(source)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
+def _add_version_file(source: Path) -> None:
+    (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB.version}\n")

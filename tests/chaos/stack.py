@@ -70,11 +70,11 @@ def chaos_settings(folder: Path) -> Settings:
 
 
 def seed_installs(folder: Path) -> None:
-    """Copy the default stack's FerretDB build and Kafka jars, when it has them: building
-    and resolving them again takes a minute or two; their markers still let `up` check them."""
+    """Copy the default stack's FerretDB and Jaeger builds and Kafka jars, when it has them:
+    building and resolving them again takes minutes; their markers still let `up` check them."""
     source = Settings().stack.dir
     (folder / "bin").mkdir(parents=True, exist_ok=True)
-    for name in ("ferretdb", ".ferretdb-version"):
+    for name in ("ferretdb", ".ferretdb-version", "jaeger", ".jaeger-version"):
         if (source / "bin" / name).exists():
             shutil.copy2(source / "bin" / name, folder / "bin" / name)
     if (source / "kafka" / "libs" / ".pom-sha256").exists():
