@@ -17,10 +17,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from command_api.execution import CommandRequest, CommandRunner, Location
-from domain.context import CommandContext
+from domain.context import CommandContext, trace_scope
 from domain.errors import AccountNotFoundError
 from domain.ledger import Ledger, Outcome
 from infra.eventstore.idempotency import MAX_KEY_LENGTH
+from infra.runtime.tracing import current_traceparent
 from infra.security.auth import Principal, Scope, require_owner_access, require_scope
 
 
@@ -111,7 +112,8 @@ class Command:
         status: int = 200,
         location: Location | None = None,
     ) -> JSONResponse:
-        """Carry out `execute` once per idempotency key and answer with its outcome."""
+        """Carry out `execute` once per idempotency key and answer with its outcome; its
+        events carry the request's trace context."""
         request = CommandRequest(
             method=self.method,
             path=self.path,
@@ -119,7 +121,8 @@ class Command:
             correlation_id=self.correlation_id,
             idempotency_key=self.idempotency_key,
         )
-        return self.runner.run(request, execute, status=status, location=location)
+        with trace_scope(current_traceparent()):
+            return self.runner.run(request, execute, status=status, location=location)
 
 
 async def command(

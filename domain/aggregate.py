@@ -1,4 +1,5 @@
-"""Base aggregate whose events carry an event id, a correlation id and a causation id."""
+"""Base aggregate whose events carry an event id, a correlation id, a causation id and the
+W3C trace context of the command that triggered them."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ if TYPE_CHECKING:
     from typing import Self
 
 
-def _metadata_fields() -> dict[str, UUID]:
+def _metadata_fields() -> dict[str, UUID | str | None]:
     metadata = current_event_metadata()
     return {
         "event_id": uuid4(),
         "correlation_id": metadata.correlation_id,
         "causation_id": metadata.causation_id,
+        "traceparent": metadata.traceparent,
     }
 
 
@@ -35,6 +37,10 @@ class LedgerAggregate(Aggregate):
         event_id: UUID
         correlation_id: UUID
         causation_id: UUID
+        traceparent: str | None
+        """The W3C trace context of the command (None when it ran outside any trace); events
+        recorded before traces existed lack it, so readers use `getattr(event, "traceparent",
+        None)`."""
 
     class Created(Event, Aggregate.Created):
         """Base of the events that create a Ledger aggregate."""

@@ -1,4 +1,5 @@
-"""Who asked for a command: correlation and causation ids that every event records."""
+"""Who asked for a command: correlation and causation ids that every event records, and the
+W3C trace context it ran in (so that every process the events reach joins its trace)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ class CommandContext:
 
 @dataclass(frozen=True)
 class EventMetadata:
-    """The correlation and causation ids stamped on the events of one command."""
+    """The correlation and causation ids stamped on the events of one command, and the W3C
+    `traceparent` of the work that ran it (None outside any trace)."""
 
     correlation_id: UUID
     causation_id: UUID
+    traceparent: str | None = None
 
 
 class MissingCommandContextError(RuntimeError):
@@ -42,6 +45,21 @@ class MissingCommandContextError(RuntimeError):
 
 
 _current_metadata: ContextVar[EventMetadata] = ContextVar("ledger_event_metadata")
+_current_traceparent: ContextVar[str | None] = ContextVar("ledger_traceparent", default=None)
+
+
+@contextmanager
+def trace_scope(traceparent: str | None) -> Iterator[None]:
+    """Stamp the events of commands run inside the block with this W3C `traceparent`.
+
+    The domain only carries the text: whoever runs the command (an HTTP request, a step of
+    the transfer process) knows the trace it belongs to and opens this scope around it.
+    """
+    token = _current_traceparent.set(traceparent)
+    try:
+        yield
+    finally:
+        _current_traceparent.reset(token)
 
 
 @contextmanager
@@ -54,6 +72,7 @@ def command_scope(context: CommandContext) -> Iterator[EventMetadata]:
     metadata = EventMetadata(
         correlation_id=context.correlation_id,
         causation_id=context.causation_id if context.causation_id is not None else uuid4(),
+        traceparent=_current_traceparent.get(),
     )
     token = _current_metadata.set(metadata)
     try:

@@ -23,6 +23,9 @@ class EventEnvelope:
     correlation_id: UUID | None
     causation_id: UUID | None
     data: Mapping[str, Any]
+    traceparent: str | None = None
+    """The W3C trace context the event was recorded in: the command's, or after the relay,
+    the relay's span that published it (so consumers' spans hang under it)."""
 
     def to_json(self) -> dict[str, Any]:
         """The envelope as a JSON-ready dict (the shape the history API and exports use)."""
@@ -36,6 +39,7 @@ class EventEnvelope:
             "schema_version": self.schema_version,
             "correlation_id": str(self.correlation_id) if self.correlation_id else None,
             "causation_id": str(self.causation_id) if self.causation_id else None,
+            "traceparent": self.traceparent,
             "data": dict(self.data),
         }
 
@@ -53,6 +57,7 @@ class EventEnvelope:
             correlation_id=UUID(value["correlation_id"]) if value.get("correlation_id") else None,
             causation_id=UUID(value["causation_id"]) if value.get("causation_id") else None,
             data=value["data"],
+            traceparent=value.get("traceparent"),
         )
 
 

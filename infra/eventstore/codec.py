@@ -43,6 +43,7 @@ _METADATA_FIELDS = frozenset(
         "event_id",
         "correlation_id",
         "causation_id",
+        "traceparent",
     }
 )
 
@@ -69,6 +70,7 @@ def envelope_from(notification: Notification, mapper: Mapper[UUID]) -> EventEnve
         schema_version=int(getattr(type(event), "class_version", 1)),
         correlation_id=_as_uuid(state.get("correlation_id")),
         causation_id=_as_uuid(state.get("causation_id")),
+        traceparent=state.get("traceparent"),
         data={
             name: _json_native(value)
             for name, value in state.items()
@@ -152,6 +154,7 @@ def _lean(row: StoredRow, event_type: str, version: int) -> dict[str, Any]:
     event_id = state.pop("event_id", None)
     correlation_id = state.pop("correlation_id", None)
     causation_id = state.pop("causation_id", None)
+    traceparent = state.pop("traceparent", None)
     state.pop("originator_topic", None)
     if type(recorded) is not dict or recorded.get("_type_") != "datetime_iso":
         raise _NotLean
@@ -170,6 +173,7 @@ def _lean(row: StoredRow, event_type: str, version: int) -> dict[str, Any]:
         "schema_version": version,
         "correlation_id": None if correlation_id is None else _uuid_text(correlation_id),
         "causation_id": None if causation_id is None else _uuid_text(causation_id),
+        "traceparent": traceparent if type(traceparent) is str else None,
         "data": state,
     }
 

@@ -42,6 +42,7 @@ COLUMNS = (
     "schema_version",
     "correlation_id",
     "causation_id",
+    "traceparent",
     "data",
 )
 
@@ -56,6 +57,7 @@ ENVELOPE_SCHEMA = pa.schema(
         ("schema_version", pa.int32()),
         ("correlation_id", pa.string()),
         ("causation_id", pa.string()),
+        ("traceparent", pa.string()),
     ]
 )
 _ARROW_TYPES: Mapping[FieldType, pa.DataType] = {

@@ -43,6 +43,7 @@ from infra.eventstore.idempotency import (
     DuplicateIdempotencyKeyError,
     IdempotencyRecord,
 )
+from infra.runtime.tracing import local_span
 
 MAX_BATCH_WRITES = 512
 MAX_BATCH_ATTEMPTS = 12
@@ -153,6 +154,17 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         )
         if not write.events and write.idempotency is None:
             return []
+        with local_span(
+            "event store append", attributes={"ledger.events": len(write.events)}
+        ) as span:
+            ids = self._insert_queued(write)
+            if span is not None:
+                span.set_attributes(
+                    {"ledger.group_commit.leader": write.lead, "ledger.positions": list(ids or ())}
+                )
+            return ids
+
+    def _insert_queued(self, write: PendingWrite) -> Sequence[int] | None:
         with self._lock:
             self._queue.append(write)
             if not self._flushing:

@@ -71,6 +71,8 @@ def install_edge(
                 "X-Correlation-Id",
                 "X-Min-Version",
                 "X-Min-Position",
+                "traceparent",
+                "tracestate",
             ],
             expose_headers=[
                 "ETag",
@@ -80,6 +82,7 @@ def install_edge(
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                "traceresponse",
             ],
         )
     app.add_middleware(SecurityHeadersMiddleware)

@@ -3,6 +3,9 @@
 Hand-written because the CloudEvents SDK has no Kafka binding for aiokafka's
 (key, value, headers) triple; the mapping is a dozen fixed headers. Tests parse
 every record we produce with the official SDK to keep us honest.
+
+The trace context travels as the CloudEvents distributed-tracing extension: attribute
+`traceparent`, hence the header `ce_traceparent`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ def to_record(envelope: EventEnvelope, source: str) -> KafkaRecord:
         headers["ce_correlationid"] = str(envelope.correlation_id)
     if envelope.causation_id is not None:
         headers["ce_causationid"] = str(envelope.causation_id)
+    if envelope.traceparent is not None:
+        headers["ce_traceparent"] = envelope.traceparent
     body = json.dumps(envelope.data, separators=(",", ":"), sort_keys=True)
     return KafkaRecord(
         key=str(envelope.aggregate_id).encode(),
@@ -82,6 +87,7 @@ def from_record(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Ev
             correlation_id=_optional_uuid(fields.get("ce_correlationid")),
             causation_id=_optional_uuid(fields.get("ce_causationid")),
             data=data,
+            traceparent=fields.get("ce_traceparent") or None,
         )
     except (KeyError, ValueError) as error:
         if isinstance(error, MalformedRecordError):

@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import Notification
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from psycopg import sql
 
@@ -30,6 +31,7 @@ from infra.eventstore.schema import NOTIFY_CHANNEL
 from infra.messaging.cloudevents import to_record
 from infra.messaging.kafka import ensure_topic, make_producer
 from infra.runtime.probes import probes_app, serve_probes
+from infra.runtime.tracing import continued
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -152,12 +154,21 @@ class Relay:
         source = self._settings.relay.source
         deliveries = []
         for notification in page:
-            record = to_record(envelope_from(notification, self._ledger.mapper), source)
-            deliveries.append(
-                await producer.send(
-                    topic, value=record.value, key=record.key, headers=record.headers
+            envelope = envelope_from(notification, self._ledger.mapper)
+            # The record carries the publishing span's context, so consumers' spans hang
+            # under the relay's in the command's trace.
+            with continued(
+                f"relay publish {envelope.event_type}",
+                envelope.traceparent,
+                kind=SpanKind.PRODUCER,
+                attributes={"ledger.position": envelope.position},
+            ) as traceparent:
+                record = to_record(replace(envelope, traceparent=traceparent), source)
+                deliveries.append(
+                    await producer.send(
+                        topic, value=record.value, key=record.key, headers=record.headers
+                    )
                 )
-            )
         # Every send must be acknowledged before the checkpoint moves past it.
         await asyncio.gather(*deliveries)
 

@@ -21,6 +21,14 @@ from typing import Literal, Protocol, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from opentelemetry import trace
+
+from infra.runtime.tracing import (
+    TraceContextMiddleware,
+    configure_tracing,
+    instrument_api,
+    shutdown_tracing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,9 @@ correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, carrying the request's correlation id when there is one."""
+    """One JSON object per line, carrying the request's correlation id when there is one,
+    and the trace and span ids of the span it was logged in (W3C hex, as trace backends
+    show them)."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -64,6 +74,10 @@ class JsonFormatter(logging.Formatter):
         correlation_id = correlation_id_var.get()
         if correlation_id:
             entry["correlation_id"] = correlation_id
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = f"{span_context.trace_id:032x}"
+            entry["span_id"] = f"{span_context.span_id:016x}"
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -80,7 +94,15 @@ def configure_logging(service: str, level: int = logging.INFO) -> None:
 
 
 def serve_api(service: str, app: FastAPI, host: str, port: int) -> None:
-    """Serve one HTTP process (uvloop, httptools) until SIGTERM, SIGINT or SIGHUP."""
+    """Serve one HTTP process (uvloop, httptools) until SIGTERM, SIGINT or SIGHUP.
+
+    With tracing on, every request gets a server span; with it off, the client's
+    `traceparent` is still taken as the request's context (see `infra.runtime.tracing`).
+    """
+    if configure_tracing(service):
+        instrument_api(app)
+    else:
+        app.add_middleware(TraceContextMiddleware)
     run_process(
         service, lambda stop: serve_app(app, host, port, stop, http="httptools"), loop="uvloop"
     )
@@ -107,13 +129,17 @@ def run_process(service: str, work: Work, *, loop: EventLoop = "asyncio") -> Non
     the work is expected to wind down and return, and the process then exits with 0.
     """
     configure_logging(service)
+    configure_tracing(service)
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if loop == "uvloop":
         import uvloop  # only the HTTP servers run on it
 
         factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_until_signalled(work))
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_until_signalled(work))
+    finally:
+        shutdown_tracing()
 
 
 async def _until_signalled(work: Work) -> None:

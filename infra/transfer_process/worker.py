@@ -43,6 +43,7 @@ from fastapi import FastAPI
 from prometheus_client import Counter
 
 from domain.accounts import Account
+from domain.context import trace_scope
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from domain.transfer_process import TransferProcess
@@ -51,6 +52,7 @@ from infra.eventstore.leadership import TRANSFER_PROCESS_LOCK, TRY_LOCK
 from infra.runtime import failpoints
 from infra.runtime.probes import probes_app, serve_probes
 from infra.runtime.process import run_in_thread
+from infra.runtime.tracing import continued
 from infra.settings import Settings
 from infra.transfer_process.lanes import Lanes
 
@@ -175,7 +177,17 @@ class TransferWorker:
                 lanes.close()  # raises a handler's error, after every lane has stopped
 
     def _handle(self, event: DomainEvent) -> None:
-        self._process.handle(event)
+        # The step continues the trace of the event that caused it, and the events it
+        # records carry the step's own context: the legs hang under the request.
+        with (
+            continued(
+                f"transfer process {type(event).__name__}",
+                getattr(event, "traceparent", None),  # events from before traces lack it
+                attributes={"ledger.aggregate_id": str(event.originator_id)},
+            ) as traceparent,
+            trace_scope(traceparent),
+        ):
+            self._process.handle(event)
         failpoints.reached(f"transfers.after_handle:{type(event).__name__}")
 
     def _handled(self, done_through: int, event: DomainEvent) -> None:

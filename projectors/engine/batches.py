@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from domain.envelope import EventEnvelope
+from infra.runtime.tracing import for_each_trace
 from projectors.engine.writers import ProjectionWriter, WriteNotDurableError
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ class BatchApplier:
         max_attempts: int,
         backoff_seconds: float,
         sleep: Sleep = asyncio.sleep,
+        traced: bool = False,
     ) -> None:
         self._writers = list(writers)
+        # Live events continue their commands' traces; a rebuild's replay of old events
+        # must not add spans to traces that ended long ago.
+        self._traced = traced
         self._dead_letters = dead_letters
         self._max_attempts = max_attempts
         self._backoff_seconds = backoff_seconds
@@ -114,7 +119,12 @@ class BatchApplier:
         name = writer.projection.name
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await writer.apply(events)
+                with for_each_trace(
+                    f"project {name}",
+                    (event.traceparent for event in events) if self._traced else (),
+                    attributes={"ledger.projection": name, "ledger.batch.events": len(events)},
+                ):
+                    await writer.apply(events)
                 return ProjectionOutcome(applied=len(events), dead_lettered=0)
             except STORE_UNAVAILABLE:
                 raise

@@ -154,6 +154,7 @@ class ProjectorWorker:
             self._dead_letters,
             max_attempts=self._settings.projector.max_attempts,
             backoff_seconds=self._settings.projector.retry_backoff_seconds,
+            traced=True,
         )
 
     async def run(self, stop: asyncio.Event, fetch: SharedFetch | None = None) -> None:

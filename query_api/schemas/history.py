@@ -18,6 +18,7 @@ EVENT_EXAMPLE: dict[str, Any] = {
     "schema_version": 2,
     "correlation_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
     "causation_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     "data": {
         "amount": 12500,
         "currency": "EUR",
@@ -42,6 +43,11 @@ class EventOut(BaseModel):
     schema_version: int
     correlation_id: UUID | None
     causation_id: UUID | None
+    traceparent: str | None = Field(
+        None,
+        description="W3C trace context of the command that recorded it (its trace id is the "
+        "second part); null when it ran outside any trace",
+    )
     data: dict[str, Any]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import uuid4
 
 import pytest
@@ -62,3 +63,23 @@ def test_a_record_whose_body_is_not_an_object_is_refused() -> None:
 
     with pytest.raises(MalformedRecordError):
         from_record(b"[1, 2]", record.headers)
+
+
+def test_the_trace_context_travels_as_the_distributed_tracing_extension() -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    original = replace(envelope("AccountOpened", uuid4(), 1), traceparent=traceparent)
+    record = to_record(original, SOURCE)
+
+    event = ce_kafka.from_binary_event(
+        ce_kafka.KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    )
+
+    assert event.get_attributes()["traceparent"] == traceparent
+    assert from_record(record.value, record.headers) == original
+
+
+def test_an_event_outside_any_trace_has_no_traceparent_header() -> None:
+    record = to_record(envelope("AccountOpened", uuid4(), 1), SOURCE)
+
+    assert "ce_traceparent" not in dict(record.headers)
+    assert from_record(record.value, record.headers).traceparent is None

@@ -10,6 +10,7 @@ from domain.context import (
     MissingCommandContextError,
     command_scope,
     current_event_metadata,
+    trace_scope,
 )
 
 
@@ -41,3 +42,14 @@ def test_the_scope_is_restored_after_the_command() -> None:
         assert current_event_metadata().correlation_id == outer.correlation_id
     with pytest.raises(MissingCommandContextError):
         current_event_metadata()
+
+
+def test_events_carry_the_trace_context_of_the_scope_they_were_triggered_in() -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with trace_scope(traceparent), command_scope(CommandContext(uuid4())):
+        traced = Account.open(uuid4(), "EUR")
+    with command_scope(CommandContext(uuid4())):
+        untraced = Account.open(uuid4(), "EUR")
+
+    assert [event.traceparent for event in traced.collect_events()] == [traceparent]
+    assert [event.traceparent for event in untraced.collect_events()] == [None]

@@ -66,6 +66,7 @@ def test_a_balance_that_does_not_follow_from_the_flows_breaks_the_law(
         event_id=uuid4(),
         correlation_id=context.correlation_id,
         causation_id=uuid4(),
+        traceparent=None,
         amount=10,
         currency="EUR",
         reference="forged",
