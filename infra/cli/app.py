@@ -13,6 +13,7 @@ from infra.cli.events import app as events_app
 from infra.cli.projections import app as projections_app
 from infra.cli.stack import app as stack_app
 from infra.cli.support import errors, settings_of
+from infra.cli.traces import trace
 from infra.eventstore.library import prepare_event_store
 from infra.messaging.kafka import ensure_topic
 from infra.security.local_auth import apply_local_auth
@@ -24,13 +25,14 @@ app = typer.Typer(help="Ledger: an event-sourced money ledger.", no_args_is_help
 app.add_typer(
     stack_app,
     name="stack",
-    help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis, nginx.",
+    help="The local servers: PostgreSQL, Kafka, MongoDB wire, Redis, Jaeger, nginx.",
 )
 app.add_typer(auth_app, name="auth", help="OAuth2 clients and signing keys of the local issuer.")
 app.add_typer(events_app, name="events", help="Read, export and replay the event history.")
 app.add_typer(
     projections_app, name="projections", help="See and steer the projections: status, rebuild…"
 )
+app.command(name="trace")(trace)
 
 
 class _Entry(enum.Enum):

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from query_api.admin.problems import install_admin_problems
 from query_api.admin.routes import router
+from query_api.admin.traces import router as traces_router
 
 
 def include_admin(app: FastAPI) -> None:
@@ -16,3 +17,4 @@ def include_admin(app: FastAPI) -> None:
     """
     install_admin_problems(app)
     app.include_router(router)
+    app.include_router(traces_router)

@@ -8,6 +8,7 @@ from aiokafka.errors import CommitFailedError, KafkaConnectionError
 from fastapi import FastAPI
 from pymongo.errors import ConnectionFailure
 
+from infra.observability.traces import TraceBackendUnavailableError, TraceNotFoundError
 from infra.problems import problem_responses
 from projectors.engine.groups import GroupStillActiveError
 from projectors.operations.operations import (
@@ -50,6 +51,21 @@ ADMIN_PROBLEMS: dict[type[Exception], ProblemMapping] = {
         "dead-letter-not-retryable",
         "Dead letter not retryable",
         "not Ledger events, so nothing to apply: *:ledger.events:0:42 (discard them)",
+    ),
+    TraceNotFoundError: ProblemMapping(
+        404,
+        "trace-not-found",
+        "Trace not found",
+        "no trace 4bf92f3577b34da6a3ce929d0e0e4736 is known to the trace backend",
+    ),
+    # Its own detail says which backend and how it failed: the operator runs it (the
+    # stack's Jaeger), so there is no secret to hide and much to gain.
+    TraceBackendUnavailableError: ProblemMapping(
+        503,
+        "trace-backend-unavailable",
+        "Trace backend unavailable",
+        "the trace backend at http://127.0.0.1:16686 did not answer (ConnectError: "
+        "All connection attempts failed)",
     ),
     KafkaConnectionError: ProblemMapping(
         503,

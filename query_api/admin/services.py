@@ -2,7 +2,8 @@
 
 Apart from the read side's (`query_api.services`): their own MongoDB client for the short
 commands (status, pause, resume, reset, dead letters), which run on the request loop, and
-the rebuild worker, a thread with its own loop and stores, for the long ones.
+the rebuild worker, a thread with its own loop and stores, for the long ones; and a reader
+of the trace backend (an HTTP client that connects on first use).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from infra.observability.traces import TraceReader, open_trace_reader
 from infra.readstore.client import close_client, make_client, read_models
 from infra.settings import Settings
 from projectors.operations.operations import ProjectionOperations
@@ -28,6 +30,7 @@ class AdminServices:
 
     operations: ProjectionOperations
     rebuilds: Rebuilds
+    traces: TraceReader
 
 
 @asynccontextmanager
@@ -39,7 +42,8 @@ async def open_admin_services(settings: Settings) -> AsyncIterator[AdminServices
         database = read_models(client, settings.mongodb)
         operations = ProjectionOperations(settings, database, PROJECTIONS)
         worker = await stack.enter_async_context(running_worker(settings))
-        yield AdminServices(operations, Rebuilds(operations, worker))
+        traces = await stack.enter_async_context(open_trace_reader(settings.traces))
+        yield AdminServices(operations, Rebuilds(operations, worker), traces)
 
 
 def admin_services(request: Request) -> AdminServices:
@@ -61,5 +65,11 @@ def background_rebuilds(services: Services) -> Rebuilds:
     return services.rebuilds
 
 
+def trace_reader(services: Services) -> TraceReader:
+    """The trace backend's reader."""
+    return services.traces
+
+
 Operations = Annotated[ProjectionOperations, Depends(projection_operations)]
 BackgroundRebuilds = Annotated[Rebuilds, Depends(background_rebuilds)]
+Traces = Annotated[TraceReader, Depends(trace_reader)]

@@ -1,0 +1,1 @@
+"""Reading back what the processes report about themselves: their traces."""

@@ -1,0 +1,1 @@
+"""Reading traces back: OTLP JSON into spans, and the span tree."""
