@@ -93,8 +93,16 @@ def start_services(settings: Settings) -> None:
 def start_service(settings: Settings, service: Service) -> None:
     """Start one service in the background (its output appended to its log)."""
     log_path, pid_path = service_paths(settings, service)
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, **tracing_environment(settings), "PYTHONUNBUFFERED": "1"}
     start_process(service.name, service.argv(), environment, log_path, pid_path, cwd=PROJECT_ROOT)
+
+
+def tracing_environment(settings: Settings) -> dict[str, str]:
+    """Traces go to the stack's own backend (Jaeger), so that a person can open them,
+    unless the environment already says where to send them, or not to (any `OTEL_*`)."""
+    if any(name.startswith("OTEL_") for name in os.environ):
+        return {}
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{settings.stack.jaeger_otlp_port}"}
 
 
 def _is_up(service: Service, pid_path: Path) -> bool:

@@ -15,7 +15,7 @@ from infra.stack.runner import services as stack_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
-SERVERS = {"postgres", "kafka", "mongodb", "redis", "nginx"}
+SERVERS = {"postgres", "kafka", "mongodb", "redis", "jaeger", "nginx"}
 PROCESSES = {service.name for service in stack_services(Settings())}
 MODULES = {service.name: service.module for service in stack_services(Settings())}
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
@@ -47,7 +47,8 @@ def test_ledger_processes_use_only_setting_names_the_code_reads(
 
     names = set(services[name]["environment"])
 
-    assert names <= known
+    # OpenTelemetry's standard variables are read by its SDK (infra.runtime.tracing).
+    assert {name for name in names if not name.startswith("OTEL_")} <= known
     assert {"LEDGER_POSTGRES_URL", "LEDGER_KAFKA_BOOTSTRAP_SERVERS", "LEDGER_MONGODB_URL"} <= names
 
 
@@ -55,7 +56,14 @@ def test_ledger_processes_use_only_setting_names_the_code_reads(
 def test_servers_use_official_images(services: dict[str, Any], name: str) -> None:
     image = services[name]["image"]
 
-    assert image.split(":")[0] in {"postgres", "apache/kafka", "mongo", "redis", "nginx"}
+    assert image.split(":")[0] in {
+        "postgres",
+        "apache/kafka",
+        "mongo",
+        "redis",
+        "jaegertracing/jaeger",
+        "nginx",
+    }
 
 
 def test_the_gateway_fills_in_every_placeholder_of_the_stacks_template(
