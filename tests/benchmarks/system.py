@@ -582,6 +582,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=256, help="the clients' pool")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="every process records spans and exports them to the stack's Jaeger",
+    )
+    parser.add_argument(
         "--prefill-events",
         type=int,
         default=0,
@@ -602,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     console.print("[dim]… starting a Ledger of its own (`ledger up --detach`)[/dim]")
     try:
-        with own_stack() as stack:
+        with own_stack(traced=options.traced) as stack:
             results = asyncio.run(measure(stack, options, console))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the stack was stopped[/yellow]")

@@ -82,16 +82,23 @@ def seed_installs(folder: Path) -> None:
 
 
 @contextmanager
-def own_stack(adjust: Callable[[Settings], Settings] | None = None) -> Iterator[ChaosStack]:
+def own_stack(
+    adjust: Callable[[Settings], Settings] | None = None, *, traced: bool = False
+) -> Iterator[ChaosStack]:
     """Start a stack in a fresh temporary folder (its settings changed by `adjust`, if
-    given); always stop it and delete the folder."""
+    given); always stop it and delete the folder. Its processes record no spans unless
+    `traced` (then they export to the stack's own Jaeger, as `ledger up` does by default):
+    tracing is off by default in production, and so it is in what is measured."""
     folder = Path(tempfile.mkdtemp(prefix="ledger-chaos-"))
     folder.chmod(0o755)  # the postgres user must reach its data dir inside
     seed_installs(folder)
     settings = chaos_settings(folder)
     if adjust is not None:
         settings = adjust(settings)
-    stack = ChaosStack(settings, {**os.environ, **settings_environment(settings)})
+    environment = {**os.environ, **settings_environment(settings)}
+    if not traced:
+        environment["OTEL_SDK_DISABLED"] = "true"
+    stack = ChaosStack(settings, environment)
     try:
         started = stack.ledger("up", "--detach", timeout=UP_SECONDS)
         if started.returncode != 0:
