@@ -2,7 +2,7 @@
 
 What people already run locally does this (compose's `restart: unless-stopped`, systemd's
 `Restart=on-failure`); we cannot use either here (no Docker engine, no systemd in a
-sandbox or CI), so this small loop does the same for our five servers and six processes:
+sandbox or CI), so this small loop does the same for our six servers and six processes:
 
 - a process whose pid is gone is started again, after a backoff that doubles from 1 s to
   30 s and resets once it has stayed up for a minute;
