@@ -17,6 +17,7 @@ from infra.settings import Settings
 from query_api.admin.app import include_admin
 from query_api.admin.services import AdminServices, open_admin_services
 from query_api.consistency.header import ConsistencyHeaderMiddleware
+from query_api.console.app import include_console
 from query_api.problems import install_query_problems
 from query_api.routes import accounts, health, owners, stats, transfers
 from query_api.routes import history as history_routes
@@ -67,6 +68,7 @@ def create_app(
     install_edge(app, settings, "query-api", verifier=verifier, limiter=limiter)
     _include_read_routes(app)
     include_admin(app)
+    include_console(app)
     return app
 
 
