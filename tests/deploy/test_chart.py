@@ -201,6 +201,13 @@ def test_the_route_sends_each_declared_api_route_to_the_api_that_serves_it(value
     assert route_backend(route, "DELETE", "/v1/accounts/some-id") == "ledger-query-api"
 
 
+@pytest.mark.parametrize("path", ["/console", "/console/", "/console/pages/events.js"])
+def test_the_route_sends_the_operators_console_to_the_query_api(path: str) -> None:
+    (route,) = objects("HTTPRoute", OPERATORS)
+
+    assert route_backend(route, "GET", path) == "ledger-query-api"
+
+
 def test_network_policies_deny_by_default_and_open_only_the_apis_to_the_gateway() -> None:
     policies = {p["metadata"]["name"]: p["spec"] for p in objects("NetworkPolicy", OPERATORS)}
     deny = policies["ledger-default-deny"]

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 READ_TIMEOUT_SECONDS = 1.0
 SLOW_SECONDS = 3.0
 MAX_BODY_BYTES = 64 * 1024
+CONSOLE_POLICY = "default-src 'self'"
 
 
 @dataclass
@@ -76,6 +77,8 @@ def start_upstream(name: str) -> Upstream:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Cache-Control", "max-age=600")
+            if self.path.startswith("/console"):
+                self.send_header("Content-Security-Policy", CONSOLE_POLICY)
             self.end_headers()
             # The gateway may have given up on a slow answer: what the 504 test wants.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -192,6 +195,31 @@ def test_reads_are_routed_to_the_query_api(https: httpx.Client, path: str) -> No
 )
 def test_admin_requests_go_to_the_query_api(https: httpx.Client, method: str, path: str) -> None:
     assert served_by(https.request(method, path)) == "query"
+
+
+@pytest.mark.parametrize("path", ["/console", "/console/", "/console/pages/events.js"])
+def test_the_operators_console_is_served_by_the_query_api(https: httpx.Client, path: str) -> None:
+    assert served_by(https.get(path)) == "query"
+
+
+def test_the_console_keeps_the_script_policy_and_caching_its_api_sets(
+    https: httpx.Client,
+) -> None:
+    headers = https.get("/console/app.js").headers
+
+    assert headers["content-security-policy"] == CONSOLE_POLICY
+    assert headers["cache-control"] == "max-age=600"
+    assert headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize("path", ["/v1/stats/daily", "/consoles", "/nowhere"])
+def test_other_answers_keep_the_gateways_strict_policy_and_no_caching(
+    https: httpx.Client, path: str
+) -> None:
+    headers = https.get(path).headers
+
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert headers["cache-control"] == "no-store"
 
 
 @pytest.mark.parametrize(
