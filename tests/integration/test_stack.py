@@ -48,7 +48,7 @@ def test_status_reports_every_component_up_after_up(running_stack: Settings) -> 
     states = {status.name: status.state for status in stack_status(running_stack)}
 
     assert states == {name: _expected_state(name) for name in states}
-    assert set(states) == {"postgres", "kafka", "mongodb", "redis", "nginx"}
+    assert set(states) == {"postgres", "kafka", "mongodb", "redis", "jaeger", "nginx"}
 
 
 def test_up_when_already_up_prints_one_line_and_returns_quickly(running_stack: Settings) -> None:
