@@ -87,6 +87,7 @@ class ProjectionSupervisor:
         self._warned: str | None = None
         self._heartbeat_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}:{projection.name}"
         self._last_beat: tuple[float, tuple[object, ...]] | None = None
+        self._beat_failing = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the catalog until `stop` is set."""
@@ -131,15 +132,26 @@ class ProjectionSupervisor:
             "message": report["message"],
             "build": report["build"],
             "events_per_second": report.get("events_per_second", 0.0),
-            "partitions": report.get("partitions", {}),
+            # A list, not keyed by topic: topic names have dots, which FerretDB refuses in
+            # a key (and the whole heartbeat with it).
+            "partitions": [
+                {"topic": topic, "partitions": held}
+                for topic, held in report.get("partitions", {}).items()
+            ],
             "updated_at": datetime.now(UTC),
         }
-        with contextlib.suppress(PyMongoError):
+        try:
             # One writer per document (this process), so an upsert cannot collide.
             await self._database[WORKERS].replace_one(
                 {"_id": self._heartbeat_id}, document, upsert=True
             )
-            self._last_beat = (now, state)
+        except PyMongoError as error:
+            # Operators miss this worker until a beat gets through; the work goes on.
+            if not self._beat_failing:
+                log.warning("%s: heartbeat not written: %s", self.projection.name, error)
+            self._beat_failing = True
+        else:
+            self._last_beat, self._beat_failing = (now, state), False
 
     async def _entry(self) -> CatalogEntry | None:
         try:

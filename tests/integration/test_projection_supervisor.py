@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.settings import Settings
 from projectors.engine.groups import group_members
-from projectors.engine.supervisor import ProjectorProcess
+from projectors.engine.supervisor import WORKERS, ProjectorProcess
 from projectors.operations.catalog import ProjectionCatalog
 from projectors.operations.operations import ProjectionOperations
 from projectors.projections import accounts
@@ -100,3 +100,32 @@ async def test_pause_empties_the_group_and_resume_brings_the_worker_back(
 
         await until(rejoined, 60)
         assert (await operations.report("accounts")).state == "running"
+
+
+async def test_the_heartbeat_names_the_partitions_the_worker_holds(
+    isolated_settings: Settings, mongo_database: Database
+) -> None:
+    """Topic names have dots, which a MongoDB-wire server may refuse in a key (FerretDB
+    does): a heartbeat keyed by topic was refused, and operators saw no worker."""
+    process = ProjectorProcess(
+        isolated_settings, mongo_database, [accounts.PROJECTION], poll_seconds=0.2
+    )
+
+    async def beat() -> dict[str, Any] | None:
+        return await mongo_database[WORKERS].find_one({"projection": "accounts"})
+
+    async def beating_with_partitions() -> bool:
+        found = await beat()
+        return found is not None and bool(found["partitions"])
+
+    async with running(process):
+        await until(beating_with_partitions, 60)
+        found = await beat()
+
+    assert found is not None
+    assert found["partitions"] == [
+        {
+            "topic": isolated_settings.kafka.topic,
+            "partitions": list(range(isolated_settings.kafka.partitions)),
+        }
+    ]
