@@ -19,6 +19,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -109,7 +110,14 @@ class Console:
     ) -> Any:
         """The condition's first truthy value; a screenshot and a failure when none comes."""
         try:
-            return WebDriverWait(self.driver, seconds, poll_frequency=0.2).until(condition)
+            # The console re-renders as data arrives: an element found a moment ago may be
+            # gone when its text is read, which only means "look again".
+            return WebDriverWait(
+                self.driver,
+                seconds,
+                poll_frequency=0.2,
+                ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+            ).until(condition)
         except Exception:
             self.shot("timed-out")
             raise AssertionError(f"the console never showed {what}") from None

@@ -20,9 +20,10 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
 
 from domain.envelope import EVENT_TOPICS
+from infra.settings import Settings
 from projectors.projections.registry import PROJECTIONS
 from query_api.console.app import STATIC
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import RunningSystem, running
 from tests.e2e.console_browser import (
     ARTIFACTS,
     SLOW_WAIT_SECONDS,
@@ -37,6 +38,20 @@ from tests.integration.test_dead_letters import deposited, opened, publish
 pytestmark = pytest.mark.e2e
 
 ADMIN_SCOPES = "projections:admin events:read ledger:read ledger:all-owners"
+
+
+@pytest.fixture(scope="module")
+def shared_system(
+    module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSystem]:
+    """The whole system, exporting its traces to the stack's Jaeger (as `ledger up` does),
+    so that the console's trace links open real traces."""
+    with pytest.MonkeyPatch.context() as patch:
+        otlp = f"http://127.0.0.1:{module_settings.stack.jaeger_otlp_port}"
+        patch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
+        patch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+        with running(module_settings, tmp_path_factory.mktemp("system")) as started:
+            yield started
 
 
 @pytest.fixture(scope="module")
@@ -274,25 +289,36 @@ def test_the_account_timeline_shows_the_state_as_of_an_earlier_version(
     assert console.element("#as-of-version").get_attribute("value") == "2"
 
 
-def test_an_events_trace_link_opens_its_trace_or_says_why_it_cannot(
+def test_an_events_trace_link_opens_the_trace_of_the_command_that_recorded_it(
     console: Console, admin_token: str, client: httpx.Client
 ) -> None:
     account = open_account(client)
-    console.sign_in(admin_token, f"#/events?aggregate_id={account}")
     event = client.get("/v1/events", params={"aggregate_id": account}).json()["events"][0]
+    trace_id = event["traceparent"].split("-")[1]
+    wait_for_trace(client, trace_id, {"ledger-command-api", "ledger-relay", "ledger-projector"})
+    console.sign_in(admin_token, f"#/events?aggregate_id={account}")
 
     console.wait_for_element(f"{RESULT_ROWS} a.trace-link").click()
-    console.wait_for_element("#trace-result table, #trace-result .notice:not(:empty)")
+    console.wait_for_text("#trace-result table.waterfall", "ledger-projector")
     console.shot("trace")
 
-    route = console.driver.execute_script("return window.location.hash;")
-    traceparent = event.get("traceparent")
-    expected = (
-        f"#/traces/{traceparent.split('-')[1]}"
-        if traceparent
-        else f"#/traces?correlation_id={event['correlation_id']}"
-    )
-    assert route == expected
+    assert console.driver.execute_script("return window.location.hash;") == f"#/traces/{trace_id}"
+    rows = console.elements("#trace-result table.waterfall tbody tr")
+    depths = {row.get_attribute("data-depth") for row in rows}
+    assert rows[0].text.startswith("POST /v1/accounts")
+    assert {"0", "1", "2"} <= depths  # a tree: request, relay, projector
+
+
+def wait_for_trace(client: httpx.Client, trace_id: str, services: set[str]) -> None:
+    """Until the trace backend holds spans of every one of `services` (they export in
+    batches), through the admin endpoint the console reads."""
+    deadline = time.monotonic() + SLOW_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        answer = client.get(f"/v1/admin/traces/{trace_id}")
+        if answer.status_code == 200 and services <= {s["service"] for s in answer.json()["spans"]}:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"trace {trace_id} never had spans of {sorted(services)}")
 
 
 def test_the_projections_page_charts_lag_and_throughput_under_traffic(
@@ -305,7 +331,7 @@ def test_the_projections_page_charts_lag_and_throughput_under_traffic(
         console.sign_in(admin_token)
         throughput = 'article[data-projection="accounts"] .chart:nth-child(2) svg'
         console.wait_until(
-            lambda driver: int(console.element(throughput).get_attribute("data-points")) >= 12,
+            lambda driver: int(console.element(throughput).get_attribute("data-points") or 0) >= 12,
             "a dozen throughput samples",
             SLOW_WAIT_SECONDS,
         )

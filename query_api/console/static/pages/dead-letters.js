@@ -1,7 +1,7 @@
 // A projection's dead letters: list, read one, retry, discard.
 
 import { describeError, getJson, postJson } from "../api.js";
-import { h, notice } from "../elements.js";
+import { fill, h, notice } from "../elements.js";
 import { json, number, time } from "../format.js";
 
 const NOT_EVENTS = "*"; // letters of records that were not Ledger events: discard only
@@ -89,7 +89,8 @@ export function show(main, name, params) {
           selected !== NOT_EVENTS ? h("button", { type: "button", "data-action": "retry-all", onClick: () => act("retry", null) }, "Retry all pending") : null,
           h("button", { type: "button", "data-action": "discard-all", onClick: () => act("discard", null) }, "Discard all pending"))
         : null;
-      body.replaceChildren(
+      // fill, not replaceChildren: the DOM's own would show the absent parts as "null".
+      fill(body,
         h("p", { class: "hint" }, `${letters.items.length} ${status} letter${letters.items.length === 1 ? "" : "s"} of ${selected}, oldest failure first.`,
           selected === NOT_EVENTS ? " These records were not Ledger events: there is nothing to apply again, only to discard." : ""),
         bulk,
