@@ -16,11 +16,10 @@ from starlette.types import Receive, Scope, Send
 
 from infra.http.middleware import Header, ResponseHeadersMiddleware
 from infra.runtime.process import correlation_id_var
-from infra.runtime.tracing import current_traceparent
+from infra.runtime.tracing import CORRELATION_ATTRIBUTE, current_traceparent
 
 HEADER = "x-correlation-id"
 TRACE_RESPONSE_HEADER = "traceresponse"
-CORRELATION_ATTRIBUTE = "ledger.correlation_id"
 
 
 def parse_correlation_id(raw: str | None) -> UUID:

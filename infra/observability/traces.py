@@ -21,10 +21,10 @@ import httpx
 
 from infra.observability.otlp_json import traces_of
 from infra.observability.spans import Trace
+from infra.runtime.tracing import CORRELATION_ATTRIBUTE
 from infra.settings import TracesSettings
 
 TRACE_ID = re.compile(r"[0-9a-f]{32}")
-CORRELATION_ATTRIBUTE = "ledger.correlation_id"
 # The process whose server span carries the correlation id of the command it served.
 COMMAND_API_SERVICE = "ledger-command-api"
 # The memory store loses everything when Jaeger restarts; a week back covers what it keeps.

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 TRACER_NAME = "ledger"
 SERVICE_PREFIX = "ledger-"
+# The attribute of a request's server span that names the command's correlation id: how
+# a trace is found from the id a client holds (`ledger trace`, the console).
+CORRELATION_ATTRIBUTE = "ledger.correlation_id"
 # Probes and scrapes are not commands: their requests start no trace.
 EXCLUDED_URLS = "/health,/ready,/metrics"
 # A batch applied for events of many traces links at most this many of them (span links
