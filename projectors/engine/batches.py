@@ -21,6 +21,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from domain.envelope import EventEnvelope
 from infra.runtime.tracing import for_each_trace
+from projectors.engine.routing import Router
 from projectors.engine.writers import ProjectionWriter, WriteNotDurableError
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class BatchApplier:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 with for_each_trace(
-                    f"project {name}",
+                    f"route {name}" if isinstance(writer, Router) else f"project {name}",
                     (event.traceparent for event in events) if self._traced else (),
                     attributes={"ledger.projection": name, "ledger.batch.events": len(events)},
                 ):

@@ -33,6 +33,7 @@ EXPECTED = {
     ("ledger-transfer-process", "transfer process TransferDebited"),
     ("ledger-transfer-process", "transfer process TransferCredited"),
     ("ledger-relay", "relay publish TransferCompleted"),
+    ("ledger-projector", "route transfers"),
     ("ledger-projector", "project transfers"),
     ("ledger-projector", "project accounts"),
 }
