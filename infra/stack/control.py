@@ -60,6 +60,8 @@ def up(settings: Settings, *, detach: bool) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
+    # Probes over HTTP (Jaeger's, the processes') would log a line each, every two seconds.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     record_this_process(_pid_path(settings))
     try:
         stack_up(settings)

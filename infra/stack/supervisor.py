@@ -18,6 +18,7 @@ sandbox or CI), so this small loop does the same for our six servers and six pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from infra.settings import Settings
 from infra.stack.component import Component
 from infra.stack.errors import StackError
 from infra.stack.lifecycle import stack_components
-from infra.stack.processes import is_running, read_record, stop_process
+from infra.stack.processes import is_running, read_record, stop_process, wait_until
 from infra.stack.runner import Service, service_paths, services, start_service
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,11 @@ class Supervisor:
         gone = not healthy and not _alive(server.pid_path)
         due = now >= restarts.not_before
         if (gone or restarts.failed_probes >= FAILED_PROBES_BEFORE_RESTART) and due:
-            self._start_restart(server, now, "exited" if gone else "stopped answering")
+            # A restart that failed stopped the server (its pid is gone now): trying again is
+            # the same incident, with the same reason.
+            retrying = self._units[server.name].state == "restarting"
+            reason = "exited" if gone else "stopped answering"
+            self._start_restart(server, now, restarts.restart_reason if retrying else reason)
 
     def _start_restart(self, server: Component, now: float, reason: str) -> None:
         unit, restarts = self._units[server.name], self._restarts[server.name]
@@ -280,6 +285,15 @@ def _restart(server: Component) -> None:
     """Stop the server (SIGKILL after a few seconds: a wedged server may ignore SIGTERM),
     then start it and wait until it answers. Runs in a thread of its own."""
     stop_process(server.pid_path, WEDGED_STOP_SECONDS, stop_signal=server.stop_signal)
+    # The killed server's listening sockets can outlive its pid for a moment; starting
+    # before they close fails with "port taken by a process that is not ours".
+    ports = [server.endpoint, *server.extra_ports()]
+    with contextlib.suppress(TimeoutError):  # up() then says which port is still taken
+        wait_until(
+            lambda: not any(port.accepts_connections(0.2) for port in ports),
+            WEDGED_STOP_SECONDS,
+            f"{server.name}'s ports to close",
+        )
     server.up()
 
 

@@ -10,11 +10,13 @@ import pytest
 
 from infra.settings import Settings, StackSettings
 from infra.stack.component import Component
+from infra.stack.errors import StackError
 from infra.stack.layout import Endpoint, StackPaths
 from infra.stack.mongo_wire import MongoWire
 from infra.stack.postgres_server import PostgreSQL
 from infra.stack.processes import start_process, stop_process, wait_until
 from infra.stack.supervisor import (
+    MAX_BACKOFF_SECONDS,
     PROBE_DEADLINE_SECONDS,
     PROBE_INTERVAL_SECONDS,
     Supervisor,
@@ -65,6 +67,7 @@ class _FakeServer(Component):
         self.in_up = threading.Event()
         self.health_released = threading.Event()
         self.health_released.set()
+        self.failing_ups = 0  # `up` fails this many times first, as when its port is taken
 
     @property
     def endpoint(self) -> Endpoint:
@@ -88,6 +91,9 @@ class _FakeServer(Component):
     def up(self) -> object:  # type: ignore[override]
         self.in_up.set()
         assert self.hold_up.wait(30), "the test never released `up`"
+        if self.failing_ups:
+            self.failing_ups -= 1
+            raise StackError(self.name, "port 127.0.0.1:1 is taken by a process that is not ours")
         self.starts += 1
         self.live()
         self.answers = True  # a restart cures it
@@ -157,6 +163,29 @@ def test_a_live_server_that_stops_answering_is_restarted_after_three_failed_prob
         now += PROBE_INTERVAL_SECONDS
         assert silent.starts == 0
     _until(supervisor, now, lambda: _unit(settings, "first").restarts == 1, "restart")
+
+    unit = _unit(settings, "first")
+    assert (silent.starts, unit.last_restart_reason, unit.state) == (1, "stopped answering", "up")
+    supervisor.close()
+
+
+def test_a_restart_that_failed_is_tried_again_for_the_reason_it_began(
+    servers: tuple[Settings, list[_FakeServer]],
+) -> None:
+    settings, (silent, _) = servers
+    silent.live()
+    silent.failing_ups = 1
+    supervisor = _supervisor(settings, [silent])
+    now = 1_000.0
+    for failed in (1, 2):
+        _until(supervisor, now, lambda f=failed: _failed(settings) == f, "a failed probe")  # type: ignore[misc]
+        now += PROBE_INTERVAL_SECONDS
+    _until(supervisor, now, lambda: silent.failing_ups == 0, "a restart that fails")
+
+    # The failed attempt stopped the server, so the next probe finds its pid gone: that
+    # is still the server that stopped answering, not one that exited.
+    later = now + MAX_BACKOFF_SECONDS
+    _until(supervisor, later, lambda: _unit(settings, "first").restarts == 1, "a second try")
 
     unit = _unit(settings, "first")
     assert (silent.starts, unit.last_restart_reason, unit.state) == (1, "stopped answering", "up")
